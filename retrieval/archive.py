@@ -1,0 +1,387 @@
+"""The archive: posts loaded from a content directory, indexed, searchable, kept in sync."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .analyze import Analysis, analyze_many
+from .bm25 import BM25Params
+from .dates import DEFAULT_TIMEZONE, timezone
+from .docstore import UNDATED, DocStore
+from .index import InvertedIndex
+from .loader import discover, relative_name
+from .matching import PostMatcher
+from .post import Post
+from .postings import Segment
+from .query import Query, parse_query
+from .search import Ranking, SearchPage, Searcher
+from .storage import CorruptIndex, IndexDir
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+#: Compact (drop dead documents) at a merge when this share of documents is dead.
+COMPACT_DEAD_SHARE = 0.25
+
+
+@dataclass(slots=True)
+class FileEntry:
+    """What the index knows of one file. ``doc`` is its document (None when skipped);
+    ``reason`` is why its current content could not be indexed."""
+
+    size: int
+    mtime_ns: int
+    digest: str
+    doc: int | None = None
+    post_id: str | None = None
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> list:
+        return [self.size, self.mtime_ns, self.digest, self.doc, self.post_id, self.reason, self.warnings]
+
+    @classmethod
+    def from_json(cls, row: list) -> "FileEntry":
+        return cls(*row)
+
+
+@dataclass(slots=True)
+class RefreshResult:
+    """What a refresh found: posts added and changed, ids removed, files newly skipped."""
+
+    added: list[Post] = field(default_factory=list)
+    changed: list[Post] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    """Figures for ``archive-bot stats`` and the bot's /stats."""
+
+    posts: int
+    first_date: datetime | None
+    last_date: datetime | None
+    undated: int
+    terms: int
+    skipped: dict[str, str]
+    warnings: dict[str, list[str]]
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class Archive:
+    """Search, listing and lookup over the posts of a content directory."""
+
+    def __init__(
+        self,
+        content_dir: Path,
+        index_dir: Path | None,
+        tz_name: str,
+        tokenizer,
+        ranking: Ranking,
+        settle_seconds: float,
+        workers: int | None,
+    ) -> None:
+        self.content_dir = content_dir
+        self.tz_name = tz_name
+        self.tz = timezone(tz_name)
+        self.tokenizer = tokenizer
+        self.ranking = ranking
+        self.settle_seconds = settle_seconds
+        self.workers = workers
+        self._dir = IndexDir(index_dir) if index_dir is not None else None
+        self.index = InvertedIndex()
+        self.docs = DocStore()
+        self.files: dict[str, FileEntry] = {}
+        self.ids: dict[str, int] = {}
+        self.last_refresh: datetime | None = None
+        self.last_refresh_seconds: float = 0.0
+
+    # ---- opening ----------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        content_dir: str | Path,
+        index_dir: str | Path | None = None,
+        *,
+        tz: str = DEFAULT_TIMEZONE,
+        user_dict: str | Path | None = None,
+        ranking: Ranking = Ranking(),
+        settle_seconds: float = 1.0,
+        workers: int | None = None,
+        rebuild: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> "Archive":
+        """Load the index from ``index_dir`` (or build it), then sync it with the files.
+
+        ``index_dir=None`` keeps the index in memory only. A missing, damaged or outdated index
+        is rebuilt (the log says why). Files modified less than ``settle_seconds`` ago are left
+        for the next :meth:`refresh`, as they may still be being written.
+        """
+        from .tokenizer import Tokenizer
+
+        content = Path(content_dir)
+        if not content.is_dir():
+            raise FileNotFoundError(f"content directory {content} does not exist")
+        where = Path(index_dir) if index_dir is not None else None
+        if where is not None and where.resolve().is_relative_to(content.resolve()):
+            raise ValueError(f"the index directory {where} must not be inside the content directory")
+        tokenizer = Tokenizer(Path(user_dict) if user_dict else None)
+        archive = cls(content, where, tz, tokenizer, ranking, settle_seconds, workers)
+        loaded = False
+        if archive._dir is not None and not rebuild:
+            try:
+                archive._load()
+                loaded = True
+            except CorruptIndex as exc:
+                level = logging.INFO if str(exc) == "no index yet" else logging.WARNING
+                log.log(level, "building the index in %s: %s", where, exc)
+        if loaded:
+            archive.refresh(progress=progress)
+        else:
+            archive._build(progress)
+        return archive
+
+    def _searcher(self) -> Searcher:
+        return Searcher(self.index, self.docs, self.tokenizer, self.ranking)
+
+    # ---- queries ----------------------------------------------------------------------------
+    def parse(self, text: str) -> Query:
+        """Parse a query string (raises :class:`~retrieval.query.QueryError`)."""
+        return parse_query(text, self.tz)
+
+    def search(self, query: str | Query, limit: int = 10, offset: int = 0, summary_chars: int = 120) -> SearchPage:
+        """Ranked results for a query string (or parsed query); filters alone list newest first."""
+        parsed = self.parse(query) if isinstance(query, str) else query
+        return self._searcher().run(parsed, limit, offset, summary_chars)
+
+    def latest(self, limit: int = 10, offset: int = 0, summary_chars: int = 120) -> SearchPage:
+        """The newest posts."""
+        return self._searcher().run(Query(""), limit, offset, summary_chars)
+
+    def get(self, post_id: str) -> Post | None:
+        """A post by id, or None."""
+        doc = self.ids.get(post_id)
+        return self.docs.post(doc) if doc is not None else None
+
+    def matches(self, query: Query, post: Post) -> bool:
+        """Whether ``post`` matches ``query`` (see :class:`~retrieval.matching.PostMatcher`)."""
+        return PostMatcher(post, self.tokenizer).matches(query)
+
+    def matcher(self, post: Post) -> PostMatcher:
+        """A matcher to test many queries against one post."""
+        return PostMatcher(post, self.tokenizer)
+
+    def post_ids(self) -> list[str]:
+        """Ids of all posts in the archive."""
+        return list(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def bm25_scores(self, tokens: list[str]) -> dict[str, float]:
+        """Plain BM25Okapi score of every post for the given tokens (no re-rank, no filters)."""
+        scores = self.index.score(tokens).scores
+        return {pid: float(scores[doc]) for pid, doc in self.ids.items()}
+
+    def doc_tokens(self, post: Post) -> list[str]:
+        """The tokens a post is indexed under (title then body)."""
+        return self.tokenizer.tokenize(post.title) + self.tokenizer.tokenize(post.body)
+
+    def stats(self) -> ArchiveStats:
+        """Counts, date span, and the files skipped with their reasons."""
+        live = self.index.live
+        dates = self.docs.dates[live] if live.size else self.docs.dates[:0]
+        dated = dates[dates != UNDATED]
+        to_dt = lambda s: datetime.fromtimestamp(int(s), self.tz)  # noqa: E731
+        return ArchiveStats(
+            posts=len(self.ids),
+            first_date=to_dt(dated.min()) if dated.size else None,
+            last_date=to_dt(dated.max()) if dated.size else None,
+            undated=int(dates.size - dated.size),
+            terms=int((self.index.df > 0).sum()),
+            skipped={rel: e.reason for rel, e in sorted(self.files.items()) if e.reason},
+            warnings={rel: e.warnings for rel, e in sorted(self.files.items()) if e.warnings},
+        )
+
+    # ---- building and syncing ---------------------------------------------------------------
+    def _build(self, progress: ProgressCallback | None) -> None:
+        self.index, self.docs, self.files, self.ids = InvertedIndex(), DocStore(), {}, {}
+        settle, self.settle_seconds = self.settle_seconds, 0.0
+        try:
+            self.refresh(progress=progress, save=False)
+        finally:
+            self.settle_seconds = settle
+        self.index.merge_delta()
+        self._save(full=True)
+        log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for e in self.files.values() if e.reason))
+
+    def refresh(self, progress: ProgressCallback | None = None, *, save: bool = True) -> RefreshResult:
+        """Sync with the content directory: index added and changed files, drop removed ones.
+
+        Unchanged files (same size and mtime, or same content hash) are not read again.
+        """
+        started = time.monotonic()
+        result = RefreshResult()
+        on_disk = {relative_name(p, self.content_dir): p for p in discover(self.content_dir)}
+        now_ns = time.time_ns()
+        settle_ns = int(self.settle_seconds * 1e9)
+        jobs: list[tuple[Path, str]] = []
+        for rel, path in on_disk.items():
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            entry = self.files.get(rel)
+            if entry is not None and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                continue
+            if settle_ns and now_ns - st.st_mtime_ns < settle_ns:
+                continue  # possibly still being written: next refresh
+            jobs.append((path, rel))
+        counter = (lambda n, total=len(jobs): progress(n, total)) if progress else None
+        for analysis in analyze_many(jobs, self.tz_name, self.tokenizer, self.workers, counter):
+            self._apply(analysis, result)
+        for rel in sorted(self.files.keys() - on_disk.keys()):
+            entry = self.files.pop(rel)
+            if entry.doc is not None and self.index.live[entry.doc]:
+                self.index.remove(entry.doc)
+                self.ids.pop(entry.post_id, None)  # type: ignore[arg-type]
+                result.removed.append(entry.post_id)  # type: ignore[arg-type]
+        self.docs.flush()
+        merge_due = self.index.commit()
+        if save and (jobs or result):
+            if merge_due:
+                self._merge()
+            self._save(full=merge_due)
+        self.last_refresh = datetime.now(self.tz)
+        self.last_refresh_seconds = time.monotonic() - started
+        if result or result.skipped:
+            log.info(
+                "refresh: %d added, %d changed, %d removed, %d skipped",
+                len(result.added), len(result.changed), len(result.removed), len(result.skipped),
+            )
+        return result
+
+    def _apply(self, a: Analysis, result: RefreshResult) -> None:
+        old = self.files.get(a.rel)
+        if old is not None and old.digest == a.digest and old.reason is None:
+            old.size, old.mtime_ns = a.size, a.mtime_ns  # touched, not changed
+            return
+        if a.post is None or a.terms is None:
+            # Keep the last good version indexed (the file may be half-written); retry when it changes.
+            log.warning("skipped %s: %s", a.rel, a.reason)
+            result.skipped[a.rel] = a.reason or "unreadable"
+            self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, old.doc if old else None,
+                                          old.post_id if old else None, a.reason)
+            return
+        owner = self.ids.get(a.post.id)
+        if owner is not None and (old is None or old.doc != owner):
+            reason = f"duplicate id {a.post.id!r} (already used by {self._path_of(owner)})"
+            log.warning("skipped %s: %s", a.rel, reason)
+            result.skipped[a.rel] = reason
+            self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, None, None, reason)
+            return
+        if old is not None and old.doc is not None and self.index.live[old.doc]:
+            self.index.remove(old.doc)
+            self.ids.pop(old.post_id, None)  # type: ignore[arg-type]
+            result.changed.append(a.post)
+        else:
+            result.added.append(a.post)
+        for warning in a.warnings:
+            log.debug("%s: %s", a.rel, warning)
+        doc = self.index.add(a.terms)
+        stored = self.docs.append(a.post)
+        assert doc == stored, "index and document store out of step"
+        self.ids[a.post.id] = doc
+        self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.post.id, None, a.warnings)
+
+    def _path_of(self, doc: int) -> str:
+        return next((rel for rel, e in self.files.items() if e.doc == doc), "?")
+
+    def _merge(self) -> None:
+        dead = int((~self.index.live).sum())
+        if dead and dead >= COMPACT_DEAD_SHARE * self.index.n_docs:
+            docs, renumber = self.docs.compacted(self.index.live)
+            self.index.merge_delta(renumber)
+            self.docs = docs
+            for entry in self.files.values():
+                if entry.doc is not None:
+                    new = int(renumber[entry.doc])
+                    entry.doc = new if new >= 0 else None
+            self.ids = {e.post_id: e.doc for e in self.files.values() if e.doc is not None and e.post_id}
+        else:
+            self.index.merge_delta()
+
+    # ---- persistence ------------------------------------------------------------------------
+    def _header(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "tokenizer": self.tokenizer.fingerprint,
+            "timezone": self.tz_name,
+            "content": str(self.content_dir.resolve()),
+            "bm25": asdict(self.index.params),
+        }
+
+    def _save(self, *, full: bool) -> None:
+        if self._dir is None:
+            return
+        save = self._dir.begin()
+        if full:
+            for name, arr in self.index.main.arrays().items():
+                save.array(f"main.{name}", arr)
+            save.append_blob(self.docs.all_bytes(), fresh=True)
+        else:
+            save.append_blob(self.docs.unsaved_bytes())
+        for name, arr in self.index.delta.arrays().items():
+            save.array(f"delta.{name}", arr)
+        save.array("doc_len", self.index.doc_len)
+        save.array("live", self.index.live)
+        save.array("dates", self.docs.dates)
+        save.array("offsets", self.docs.offsets())
+        save.json("terms", self.index.terms)
+        save.json("labels", self.docs.labels_json())
+        save.json("files", {rel: e.to_json() for rel, e in self.files.items()})
+        save.commit(**self._header(), posts=len(self.ids))
+        self.docs.mark_saved()
+
+    def _load(self) -> None:
+        assert self._dir is not None
+        manifest = self._dir.read_manifest()
+        expected = self._header()
+        for key, value in expected.items():
+            if manifest.get(key) != value:
+                raise CorruptIndex(f"index was built with {key}={manifest.get(key)!r}, now {value!r}")
+        d = self._dir
+        segment = lambda prefix, load: Segment(*(load(f"{prefix}.{n}") for n in ("ptr", "docs", "tfs", "in_title")))  # noqa: E731
+        main = segment("main", d.array)
+        delta = segment("delta", lambda key: np.array(d.array(key)))
+        doc_len, live = np.array(d.array("doc_len")), np.array(d.array("live"))
+        terms = d.json("terms")
+        offsets, dates = np.array(d.array("offsets")), np.array(d.array("dates"))
+        n = doc_len.shape[0]
+        if not (live.shape[0] == n == dates.shape[0] == offsets.shape[0] - 1) or main.n_terms > len(terms):
+            raise CorruptIndex("index arrays disagree in length")
+        blob = d.blob()
+        if int(offsets[-1]) != len(blob):
+            raise CorruptIndex("post records disagree with their offsets")
+        for seg in (main, delta):
+            if seg.size and (int(seg.docs.max()) >= n or seg.ptr[-1] != seg.size):
+                raise CorruptIndex("postings point past the documents")
+        self.index = InvertedIndex(terms, main, delta, doc_len, live, BM25Params(**manifest["bm25"]))
+        self.docs = DocStore(blob, offsets, dates, d.json("labels"))
+        self.docs.mark_saved()
+        self.files = {rel: FileEntry.from_json(row) for rel, row in d.json("files").items()}
+        self.ids = {e.post_id: e.doc for e in self.files.values() if e.doc is not None and e.post_id and live[e.doc]}
+        log.info("loaded the index of %d posts from %s", len(self.ids), d.path)

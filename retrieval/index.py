@@ -1,0 +1,194 @@
+"""The inverted index: vocabulary, a large main segment and a small delta segment of postings,
+document lengths and liveness, and the corpus statistics BM25 needs.
+
+New documents go to the delta segment, so adding a post does not rewrite the main
+one; removed documents are only marked dead until the next merge. Scoring reads
+the postings of the query's terms and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bm25 import BM25Params, idf_table, length_norms, term_scores
+from .postings import Segment, merge
+
+#: Merge the delta into the main segment once it holds this many documents…
+MERGE_MIN_DOCS = 2000
+#: …or this share of all documents, whichever is larger.
+MERGE_SHARE = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class DocTerms:
+    """A document's distinct terms, their frequencies and title flags, and its length in tokens."""
+
+    terms: tuple[str, ...]
+    tfs: tuple[int, ...]
+    in_title: tuple[bool, ...]
+    length: int
+
+    @classmethod
+    def count(cls, title_tokens: list[str], body_tokens: list[str]) -> "DocTerms":
+        """Count a document's tokens (title and body form one text, as rank-bm25 sees it)."""
+        counts = Counter(title_tokens)
+        counts.update(body_tokens)
+        in_title = set(title_tokens)
+        return cls(
+            tuple(counts), tuple(counts.values()), tuple(t in in_title for t in counts),
+            len(title_tokens) + len(body_tokens),
+        )
+
+
+@dataclass(slots=True)
+class TermHits:
+    """What a set of query terms found: BM25 per document and the idf mass matched in titles."""
+
+    scores: np.ndarray
+    title_idf: np.ndarray
+    matched: np.ndarray
+    query_idf: float
+
+
+class InvertedIndex:
+    """Postings and statistics over documents numbered 0..n-1 (dead ones included)."""
+
+    def __init__(
+        self,
+        terms: list[str] | None = None,
+        main: Segment | None = None,
+        delta: Segment | None = None,
+        doc_len: np.ndarray | None = None,
+        live: np.ndarray | None = None,
+        params: BM25Params = BM25Params(),
+    ) -> None:
+        self.terms: list[str] = terms or []
+        self.vocab: dict[str, int] = {t: i for i, t in enumerate(self.terms)}
+        self.main = main or Segment.empty()
+        self.delta = delta or Segment.empty()
+        self.doc_len = doc_len if doc_len is not None else np.zeros(0, np.int32)
+        self.live = live if live is not None else np.zeros(0, np.bool_)
+        self.params = params
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_lens: list[int] = []
+        self._delta_base = int(self.delta.docs.min()) if self.delta.size else None
+        self.refresh_statistics()
+
+    # ---- statistics -------------------------------------------------------------------------
+    def refresh_statistics(self) -> None:
+        """Recompute df, idf, avgdl and length norms over the live documents."""
+        n_terms = len(self.terms)
+        self.df = self.main.doc_frequencies(n_terms, self.live) + self.delta.doc_frequencies(n_terms, self.live)
+        self.n_live = int(self.live.sum())
+        total = int(self.doc_len[self.live].sum(dtype=np.int64)) if self.n_live else 0
+        self.avgdl = total / self.n_live if self.n_live else 0.0
+        self.idf = idf_table(self.df, self.n_live, self.params)
+        self.norms = length_norms(self.doc_len, self.avgdl, self.params)
+
+    @property
+    def n_docs(self) -> int:
+        """Document numbers in use, dead and queued ones included."""
+        return int(self.doc_len.shape[0]) + len(self._pending_lens)
+
+    # ---- updates ----------------------------------------------------------------------------
+    def add(self, terms: DocTerms) -> int:
+        """Queue a document for the delta segment; returns its number. Call :meth:`commit` after."""
+        doc = self.n_docs
+        ids = np.fromiter((self._term_id(t) for t in terms.terms), np.int64, len(terms.terms))
+        self._pending.append(
+            (ids, np.full(ids.shape[0], doc, np.int64), np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_))
+        )
+        self._pending_lens.append(terms.length)
+        return doc
+
+    def remove(self, doc: int) -> None:
+        """Mark a document dead; its postings stay until the next merge."""
+        self.live[doc] = False
+
+    def _term_id(self, term: str) -> int:
+        tid = self.vocab.get(term)
+        if tid is None:
+            tid = self.vocab[term] = len(self.terms)
+            self.terms.append(term)
+        return tid
+
+    def commit(self) -> bool:
+        """Fold queued documents into the delta segment and refresh statistics.
+
+        Returns True when the delta grew large enough to be merged into the main segment.
+        """
+        n_terms = len(self.terms)
+        if self._pending:
+            queued = [np.concatenate(col) for col in zip(*self._pending)]
+            self._pending.clear()
+            self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_lens, np.int32)])
+            self.live = np.concatenate([self.live, np.ones(len(self._pending_lens), np.bool_)])
+            self._pending_lens.clear()
+            old = self.delta
+            parts = [(old.terms(), old.docs, old.tfs, old.in_title)] if old.size else []
+            parts.append(tuple(queued))
+            cols = [np.concatenate(c) for c in zip(*parts)]
+            self.delta = Segment.from_postings(*cols, n_terms)
+            if self._delta_base is None:
+                self._delta_base = int(queued[1].min())
+        self.refresh_statistics()
+        delta_docs = 0 if self._delta_base is None else self.n_docs - self._delta_base
+        return delta_docs >= max(MERGE_MIN_DOCS, int(MERGE_SHARE * self.n_docs))
+
+    def merge_delta(self, renumber: np.ndarray | None = None) -> None:
+        """Merge the delta into the main segment, dropping dead postings.
+
+        With ``renumber`` (old number -> new number, for live documents) dead documents are
+        compacted away; the caller renumbers its own per-document data the same way.
+        """
+        n_terms = len(self.terms)
+        self.main = merge([self.main, self.delta], self.live, n_terms, renumber)
+        self.delta = Segment.empty()
+        self.delta.ptr = np.zeros(n_terms + 1, np.int64)
+        self._delta_base = None
+        if renumber is not None:
+            keep = self.live
+            self.doc_len = self.doc_len[keep].copy()
+            self.live = np.ones(int(keep.sum()), np.bool_)
+        self.refresh_statistics()
+
+    # ---- scoring ----------------------------------------------------------------------------
+    def term_ids(self, tokens: list[str]) -> Counter[int]:
+        """Query tokens as term ids with their counts; unknown tokens are left out (idf 0)."""
+        return Counter(self.vocab[t] for t in tokens if t in self.vocab)
+
+    def postings(self, term: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """A term's postings in each segment."""
+        return [self.main.postings(term), self.delta.postings(term)]
+
+    def docs_with_term(self, term: int) -> np.ndarray:
+        """Live documents containing the term."""
+        docs = np.concatenate([d for d, _, _ in self.postings(term)])
+        return docs[self.live[docs]]
+
+    def score(self, tokens: list[str]) -> TermHits:
+        """BM25Okapi of every document for the query tokens (dense arrays, zero where unmatched).
+
+        Only the query terms' postings are read.
+        """
+        n = self.n_docs
+        scores = np.zeros(n, np.float64)
+        title_idf = np.zeros(n, np.float64)
+        matched = np.zeros(n, np.bool_)
+        query_idf = 0.0
+        for term, count in self.term_ids(tokens).items():
+            idf = float(self.idf[term])
+            query_idf += max(idf, 0.0)
+            for docs, tfs, flags in self.postings(term):
+                if docs.size == 0:
+                    continue
+                contrib = term_scores(idf, tfs, self.norms[docs], self.params)
+                scores[docs] += contrib * count if count > 1 else contrib
+                matched[docs] = True
+                title_docs = docs[flags]
+                title_idf[title_docs] += max(idf, 0.0)
+        matched &= self.live
+        return TermHits(scores, title_idf, matched, query_idf)

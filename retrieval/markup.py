@@ -1,0 +1,69 @@
+"""From Hexo Markdown to the plain text that is indexed and summarized."""
+
+from __future__ import annotations
+
+import html
+import re
+
+# The link Hexo archives put at the end of a post: [转入文章首发地址](http://…)
+_SOURCE_LINK = re.compile(
+    r"\[\s*(?:转入文章首发地址|文章首发地址|原文链接|原文地址|阅读原文|原文|source)\s*\]\(\s*<?([^)\s>]+)>?[^)]*\)",
+    re.IGNORECASE,
+)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_REF_LINK_DEF = re.compile(r"^\s*\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
+_AUTOLINK = re.compile(r"<(?:https?|ftp)://[^>]+>")
+_BARE_URL = re.compile(r"(?:https?|ftp)://\S+")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_HTML_BLOCK = re.compile(r"<(script|style)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+_HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+_CODE_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*", re.MULTILINE)
+_QUOTE = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
+_LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+", re.MULTILINE)
+_RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$", re.MULTILINE)
+_EMPHASIS = re.compile(r"(\*{1,3}|_{2,3}|~~)(?=\S)(.+?)(?<=\S)\1")
+_INLINE_CODE = re.compile(r"`([^`]*)`")
+_SPACES = re.compile(r"[ \t\u3000\xa0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+_SITE_PREFIX = re.compile(r"^\s*[^\s>]{1,40}?->\s*")
+_SITE_SUFFIX = re.compile(r"\s+\|\s+[^|]{1,60}$")
+
+
+def source_url(markdown: str) -> str | None:
+    """The original article's address from the closing ``[转入文章首发地址](url)`` link."""
+    found = _SOURCE_LINK.findall(markdown)
+    return found[-1] if found else None
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown body to plain text: images, URLs, tags and emphasis marks removed, link text kept."""
+    text = _SOURCE_LINK.sub("", markdown)
+    text = _HTML_COMMENT.sub("", text)
+    text = _HTML_BLOCK.sub("", text)
+    text = _IMAGE.sub("", text)
+    text = _LINK.sub(r"\1", text)
+    text = _REF_LINK_DEF.sub("", text)
+    text = _AUTOLINK.sub("", text)
+    text = _BARE_URL.sub("", text)
+    text = _HTML_TAG.sub("", text)
+    text = _CODE_FENCE.sub("", text)
+    text = _HEADING.sub("", text)
+    text = _QUOTE.sub("", text)
+    text = _RULE.sub("", text)
+    text = _LIST_MARK.sub("", text)
+    text = _INLINE_CODE.sub(r"\1", text)
+    for _ in range(2):  # nested emphasis: ***a** b*
+        text = _EMPHASIS.sub(r"\2", text)
+    text = html.unescape(text)
+    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    return _BLANK_LINES.sub("\n", "\n".join(lines)).strip()
+
+
+def display_title(raw_title: str) -> str:
+    """``南开大学->【…】标题 | nankai.info`` becomes ``【…】标题``."""
+    title = _SITE_SUFFIX.sub("", raw_title.strip())
+    title = _SITE_PREFIX.sub("", title, count=1)
+    return _SPACES.sub(" ", title).strip() or raw_title.strip()

@@ -1,0 +1,216 @@
+"""Running a parsed query against the index: filters, phrases, ranking, paging, summaries."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .docstore import UNDATED, DocStore, epoch
+from .index import InvertedIndex
+from .post import Post
+from .query import Query
+from .summary import SUMMARY_CHARS, Summary, lead_summary, query_summary
+from .tokenizer import Tokenizer, normalize
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The re-rank on top of BM25: ``score = bm25 * (1 + title_boost * t) * (1 + phrase_bonus * p)``,
+    where ``t`` is the share of the query's idf found in the title and ``p`` is 1 when the query's
+    words appear as one contiguous phrase. Values were tuned with ``benchmarks/bench_quality.py``."""
+
+    title_boost: float = 0.5
+    phrase_bonus: float = 0.25
+    enabled: bool = True
+
+
+NO_RERANK = Ranking(enabled=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One result: the post, its score (None in date listings) and its summary."""
+
+    post: Post
+    score: float | None
+    summary: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of results. ``ranked`` is False for date listings (filters only, newest first);
+    ``tokens`` are the query's search terms (empty when it had none)."""
+
+    query: Query
+    hits: list[Hit]
+    total: int
+    offset: int
+    limit: int
+    ranked: bool
+    tokens: tuple[str, ...] = field(default=())
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.hits) < self.total
+
+    @property
+    def page_number(self) -> int:
+        """1-based."""
+        return self.offset // self.limit + 1 if self.limit else 1
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total // self.limit)) if self.limit else 1
+
+
+_SPACE_BY_WIDE = re.compile(r" ?([^\x00-\x7f]) ?")
+_LATIN_EDGE = re.compile(r"[a-z0-9]")
+
+
+def compact(text: str) -> str:
+    """Text as phrases are compared: normalized, single spaces, none beside CJK characters."""
+    return _SPACE_BY_WIDE.sub(r"\1", " ".join(normalize(text).split()))
+
+
+def contains_phrase(haystack: str, phrase: str) -> bool:
+    """Whether compacted ``phrase`` occurs in compacted ``haystack`` (Latin ends on word boundaries)."""
+    if not phrase:
+        return True
+    start = haystack.find(phrase)
+    while start != -1:
+        end = start + len(phrase)
+        left_ok = not _LATIN_EDGE.match(phrase[0]) or start == 0 or not _LATIN_EDGE.match(haystack[start - 1])
+        right_ok = not _LATIN_EDGE.match(phrase[-1]) or end == len(haystack) or not _LATIN_EDGE.match(haystack[end])
+        if left_ok and right_ok:
+            return True
+        start = haystack.find(phrase, start + 1)
+    return False
+
+
+def top_indices(keys: list[np.ndarray], k: int) -> np.ndarray:
+    """Indices of the ``k`` largest rows by ``keys`` (first key most significant), in order,
+    found with a partial selection rather than a full sort."""
+    n = keys[0].shape[0]
+    pool = np.arange(n)
+    if k < n:
+        pool = np.argpartition(-keys[0], k - 1)[:k]
+    order = np.lexsort([-key[pool] for key in reversed(keys)])
+    return pool[order]
+
+
+class Searcher:
+    """Runs queries over one index and its document store."""
+
+    def __init__(self, index: InvertedIndex, docs: DocStore, tokenizer: Tokenizer, ranking: Ranking) -> None:
+        self.index, self.docs, self.tokenizer, self.ranking = index, docs, tokenizer, ranking
+        self._posts: dict[int, Post] = {}
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def _post(self, doc: int) -> Post:
+        post = self._posts.get(doc)
+        if post is None:
+            post = self._posts[doc] = self.docs.post(doc)
+        return post
+
+    def _text(self, doc: int) -> str:
+        post = self._post(doc)
+        return compact(post.title + "\n" + post.body)
+
+    def _docs_with_all(self, tokens: list[str], within: np.ndarray) -> np.ndarray:
+        for token in dict.fromkeys(tokens):
+            term = self.index.vocab.get(token)
+            if term is None:
+                return within[:0]
+            within = within[np.isin(within, self.index.docs_with_term(term), assume_unique=True)]
+        return within
+
+    def _docs_with_phrase(self, phrase: str, within: np.ndarray) -> np.ndarray:
+        tokens = self.tokenizer.tokenize(phrase)
+        if not tokens:
+            return within[:0]
+        found = self._docs_with_all(tokens, within)
+        target = compact(phrase)
+        if len(tokens) == 1 and tokens[0] == target:
+            return found
+        return found[[contains_phrase(self._text(int(d)), target) for d in found]] if found.size else found
+
+    def _filter(self, query: Query, mask: np.ndarray) -> np.ndarray:
+        dates = self.docs.dates
+        if not query.dates.unbounded:
+            mask &= dates != UNDATED
+            if query.dates.start is not None:
+                mask &= dates >= epoch(query.dates.start)
+            if query.dates.end is not None:
+                mask &= dates < epoch(query.dates.end)
+        for kind, labels in (("tags", query.tags), ("categories", query.categories)):
+            for label in labels:
+                allowed = np.zeros_like(mask)
+                allowed[self.docs.docs_with_label(kind, label)] = True
+                mask &= allowed
+        for phrase in query.phrases:
+            keep = self._docs_with_phrase(phrase, np.flatnonzero(mask))
+            mask[:] = False
+            mask[keep] = True
+        for word in query.excluded:
+            mask[self._docs_with_phrase(word, np.flatnonzero(mask))] = False
+        return mask
+
+    # ---- ranking ----------------------------------------------------------------------------
+    def _rank(self, query: Query, tokens: list[str], cand: np.ndarray, scores, title_idf, query_idf, k: int):
+        base = scores[cand]
+        if not self.ranking.enabled:
+            order = top_indices([base, self.docs.dates[cand].astype(np.float64)], k)
+            return cand[order], base[order]
+        pre = base * (1 + self.ranking.title_boost * title_idf[cand] / query_idf) if query_idf > 0 else base
+        phrase = compact(query.ranked_text)
+        bonus = self.ranking.phrase_bonus
+        if len(set(tokens)) < 2 or query.phrases or bonus <= 0:
+            order = top_indices([pre, self.docs.dates[cand].astype(np.float64)], k)
+            return cand[order], pre[order]
+        # The phrase bonus only raises scores, by at most (1 + bonus): examine candidates in
+        # descending pre-bonus order until none left can enter the top k.
+        pool = min(cand.shape[0], max(3 * k, 30))
+        while True:
+            top = top_indices([pre], pool)
+            flags = np.array([contains_phrase(self._text(int(d)), phrase) for d in cand[top]])
+            final = pre[top] * np.where(flags, 1 + bonus, 1.0)
+            order = top_indices([final, self.docs.dates[cand[top]].astype(np.float64)], min(k, pool))
+            kth = final[order[-1]] if order.size else 0.0
+            if pool == cand.shape[0] or pre[top[-1]] * (1 + bonus) <= kth:
+                return cand[top[order]], final[order]
+            pool = min(cand.shape[0], pool * 4)
+
+    def run(self, query: Query, limit: int = 10, offset: int = 0, summary_chars: int = SUMMARY_CHARS) -> SearchPage:
+        """One page of results for ``query``."""
+        self._posts.clear()
+        limit, offset = max(1, limit), max(0, offset)
+        tokens = self.tokenizer.tokenize(query.ranked_text) if query.has_terms else []
+        if query.has_terms:
+            hits = self.index.score(tokens)
+            mask = hits.matched
+        else:
+            mask = self.index.live.copy()
+        mask = self._filter(query, mask)
+        cand = np.flatnonzero(mask)
+        total = int(cand.shape[0])
+        k = min(total, offset + limit)
+        if k <= offset:
+            return SearchPage(query, [], total, offset, limit, query.has_terms, tuple(tokens))
+        if query.has_terms:
+            docs, scores = self._rank(query, tokens, cand, hits.scores, hits.title_idf, hits.query_idf, k)
+            weights = {t: float(self.index.idf[self.index.vocab[t]]) for t in tokens if t in self.index.vocab}
+            page = [
+                Hit(post, float(score), query_summary(post.body, tokens, weights, summary_chars))
+                for doc, score in zip(docs[offset:k], scores[offset:k])
+                for post in [self._post(int(doc))]
+            ]
+        else:
+            order = top_indices([self.docs.dates[cand].astype(np.float64), cand.astype(np.float64)], k)
+            page = [
+                Hit(post, None, lead_summary(post.body, summary_chars))
+                for doc in cand[order][offset:k]
+                for post in [self._post(int(doc))]
+            ]
+        return SearchPage(query, page, total, offset, limit, query.has_terms, tuple(tokens))

@@ -1,0 +1,186 @@
+"""The index directory on disk: checksummed files named by generation, and one manifest.
+
+A save writes new files under new names, then replaces ``manifest.json`` atomically
+(write, fsync, rename); only then are files the manifest no longer names deleted.
+A process killed mid-save leaves the previous manifest and its files intact. Every
+file's size and CRC-32 are in the manifest and checked on load; any mismatch raises
+:class:`CorruptIndex`. The post blob is append-only: the manifest records how much of
+it is valid, so bytes written past that by an interrupted save are ignored and cut.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+BLOB = "posts.jsonl"
+_CHUNK = 1 << 24
+
+
+class CorruptIndex(Exception):
+    """The index on disk is missing, damaged or from another format; rebuild it."""
+
+
+def _crc(data: bytes | memoryview | mmap.mmap, length: int | None = None) -> int:
+    view = memoryview(data)[: length if length is not None else len(data)]
+    crc = 0
+    for start in range(0, len(view), _CHUNK):
+        crc = zlib.crc32(view[start : start + _CHUNK], crc)
+    return crc
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IndexDir:
+    """Reads and writes one index directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.manifest: dict[str, Any] = {}
+        self._mmaps: list[mmap.mmap] = []
+
+    # ---- reading ----------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest, or :class:`CorruptIndex` when it is missing or not valid."""
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text("utf-8"))
+        except FileNotFoundError:
+            raise CorruptIndex("no index yet") from None
+        except (OSError, ValueError) as exc:
+            raise CorruptIndex(f"unreadable manifest: {exc}") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            raise CorruptIndex("manifest has no file table")
+        self.manifest = manifest
+        return manifest
+
+    def _entry(self, key: str) -> dict[str, Any]:
+        entry = self.manifest["files"].get(key)
+        if not isinstance(entry, dict) or not {"name", "size", "crc"} <= entry.keys():
+            raise CorruptIndex(f"manifest lacks {key}")
+        return entry
+
+    def _map(self, key: str) -> tuple[mmap.mmap | bytes, int]:
+        entry = self._entry(key)
+        path = self.path / str(entry["name"])
+        try:
+            with path.open("rb") as fh:
+                actual = os.fstat(fh.fileno()).st_size
+                if actual < entry["size"]:
+                    raise CorruptIndex(f"{path.name} is {actual} bytes, expected {entry['size']}")
+                data: mmap.mmap | bytes = (
+                    mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if actual else b""
+                )
+        except OSError as exc:
+            raise CorruptIndex(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        if _crc(data, entry["size"]) != entry["crc"]:
+            raise CorruptIndex(f"{path.name} fails its checksum")
+        if isinstance(data, mmap.mmap):
+            self._mmaps.append(data)
+        return data, int(entry["size"])
+
+    def array(self, key: str) -> np.ndarray:
+        """A checked ``.npy`` file, memory-mapped read-only."""
+        data, size = self._map(key)
+        if size != len(data):
+            raise CorruptIndex(f"{key} has trailing bytes")
+        try:
+            return np.load(self.path / self._entry(key)["name"], mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise CorruptIndex(f"{key}: {exc}") from None
+
+    def json(self, key: str) -> Any:
+        """A checked JSON file."""
+        data, size = self._map(key)
+        try:
+            return json.loads(bytes(memoryview(data)[:size]))
+        except ValueError as exc:
+            raise CorruptIndex(f"{key}: {exc}") from None
+
+    def blob(self) -> memoryview:
+        """The valid prefix of the append-only post blob."""
+        data, size = self._map("blob")
+        return memoryview(data)[:size]
+
+    # ---- writing ----------------------------------------------------------------------------
+    def begin(self) -> "Save":
+        """Start a save on top of the current manifest."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return Save(self)
+
+
+class Save:
+    """One atomic save: put files, then :meth:`commit`."""
+
+    def __init__(self, index_dir: IndexDir) -> None:
+        self.dir = index_dir
+        self.generation = int(index_dir.manifest.get("generation", 0)) + 1
+        self.files: dict[str, dict[str, Any]] = dict(index_dir.manifest.get("files", {}))
+
+    def _write(self, key: str, name: str, writer) -> None:
+        path = self.dir.path / name
+        with path.open("wb") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        data = path.read_bytes()
+        self.files[key] = {"name": name, "size": len(data), "crc": _crc(data)}
+
+    def array(self, key: str, arr: np.ndarray) -> None:
+        """Write an array as ``.npy``."""
+        self._write(key, f"{key}.g{self.generation}.npy", lambda fh: np.save(fh, np.ascontiguousarray(arr)))
+
+    def json(self, key: str, obj: Any) -> None:
+        """Write a JSON document."""
+        payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        self._write(key, f"{key}.g{self.generation}.json", lambda fh: fh.write(payload))
+
+    def append_blob(self, data: bytes, *, fresh: bool = False) -> None:
+        """Append to the post blob (a new blob file when ``fresh``)."""
+        entry = self.files.get("blob")
+        if fresh or entry is None:
+            name, size, crc = f"{BLOB}.g{self.generation}", 0, 0
+        else:
+            name, size, crc = entry["name"], int(entry["size"]), int(entry["crc"])
+        path = self.dir.path / name
+        with path.open("r+b" if path.exists() else "wb") as fh:
+            fh.truncate(size)  # drop whatever an interrupted save left past the valid end
+            fh.seek(size)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.files["blob"] = {"name": name, "size": size + len(data), "crc": zlib.crc32(data, crc)}
+
+    def commit(self, **fields: Any) -> None:
+        """Replace the manifest atomically, then delete files it no longer names."""
+        manifest = {**fields, "generation": self.generation, "files": self.files}
+        tmp = self.dir.path / (MANIFEST + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.dir.path / MANIFEST)
+        _fsync_dir(self.dir.path)
+        self.dir.manifest = manifest
+        keep = {e["name"] for e in self.files.values()} | {MANIFEST}
+        for path in self.dir.path.iterdir():
+            if path.name not in keep:
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    log.warning("could not delete stale index file %s: %s", path.name, exc)

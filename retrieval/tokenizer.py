@@ -1,0 +1,142 @@
+"""Tokenization shared by indexing, queries, phrases and summaries.
+
+Text is NFKC-normalized and lower-cased; every character that is neither a
+letter, a digit nor a CJK ideograph becomes a space; the rest is segmented by
+jieba in search mode (so ``南开大学`` also yields ``南开`` and ``大学``), and
+stop words are dropped. Numbers are kept.
+
+rjieba (the jieba-rs binding) is used as the segmenter when it is installed and
+no user dictionary is configured: on the normalized text it yields exactly
+jieba's tokens (``tests/test_tokenizer.py`` proves it) at about 15x the speed.
+jieba is the fallback and the reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Protocol
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever normalization or filtering changes, so persisted indexes rebuild.
+TOKENIZER_VERSION = 1
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+class Segmenter(Protocol):
+    """What the tokenizer needs of a jieba-compatible segmenter."""
+
+    name: str
+
+    def cut_for_search(self, text: str) -> list[str]: ...
+
+
+class JiebaSegmenter:
+    """The reference segmenter: jieba itself, optionally with a user dictionary."""
+
+    name = "jieba"
+
+    def __init__(self, user_dict: Path | None = None) -> None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        if user_dict is not None:
+            self._jieba.load_userdict(str(user_dict))
+
+    def cut_for_search(self, text: str) -> list[str]:
+        return list(self._jieba.cut_for_search(text))
+
+
+class RjiebaSegmenter:
+    """jieba-rs through rjieba: same tokens as jieba on normalized text, much faster."""
+
+    name = "rjieba"
+
+    def __init__(self) -> None:
+        import rjieba
+
+        self._jieba = rjieba.Jieba()
+
+    def cut_for_search(self, text: str) -> list[str]:
+        return self._jieba.cut_for_search(text)
+
+
+def default_segmenter(user_dict: Path | None) -> Segmenter:
+    """rjieba when available and no user dictionary is set; jieba otherwise."""
+    if user_dict is None:
+        try:
+            return RjiebaSegmenter()
+        except ImportError:
+            log.info("rjieba is not installed; tokenizing with jieba")
+    else:
+        log.info("user dictionary %s set; tokenizing with jieba", user_dict)
+    return JiebaSegmenter(user_dict)
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower case, and every non-word character turned into a space."""
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
+
+
+def load_stopwords(path: Path | None = None) -> frozenset[str]:
+    """Read a stop-word file (one word a line, ``#`` comments); the bundled list by default."""
+    if path is None:
+        raw = resources.files("retrieval").joinpath("stopwords.txt").read_text("utf-8")
+    else:
+        raw = path.read_text("utf-8")
+    words = (line.strip() for line in raw.splitlines())
+    return frozenset(normalize(w).strip() for w in words if w and not w.startswith("#"))
+
+
+class Tokenizer:
+    """Turns text into index terms; the same instance serves documents and queries."""
+
+    def __init__(
+        self,
+        user_dict: Path | None = None,
+        stopwords: frozenset[str] | None = None,
+        segmenter: Segmenter | None = None,
+    ) -> None:
+        self.user_dict = user_dict if user_dict is not None and user_dict.is_file() else None
+        if user_dict is not None and self.user_dict is None:
+            log.info("user dictionary %s not found; using jieba's own dictionary", user_dict)
+        self.stopwords = load_stopwords() if stopwords is None else stopwords
+        self._segmenter = segmenter
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """The segmenter, created on first use (loading a dictionary takes a moment)."""
+        if self._segmenter is None:
+            self._segmenter = default_segmenter(self.user_dict)
+        return self._segmenter
+
+    def tokenize(self, text: str) -> list[str]:
+        """Index terms of ``text`` in reading order (duplicates kept)."""
+        stop = self.stopwords
+        return [
+            tok
+            for tok in self.segmenter.cut_for_search(normalize(text))
+            if tok != " " and not tok.isspace() and tok not in stop
+        ]
+
+    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
+        """``tokenize`` over several texts."""
+        return [self.tokenize(t) for t in texts]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identifies everything that changes the tokens: persisted indexes compare it."""
+        h = hashlib.sha256()
+        h.update(f"v{TOKENIZER_VERSION}\n".encode())
+        h.update("\n".join(sorted(self.stopwords)).encode())
+        if self.user_dict is not None:
+            h.update(b"\nuserdict\n" + self.user_dict.read_bytes())
+        return h.hexdigest()[:16]

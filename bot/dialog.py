@@ -1,0 +1,112 @@
+"""Commands and button actions to messages: the conversation, shared by Telegram and the terminal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .render import Action, Format, Message, render_listing, render_post, render_problem, render_subscriptions
+from .service import PER_PAGE, ArchiveService, Listing, Problem
+from .texts import t
+
+EXAMPLES = ("/search 主题教育", "/range 2019-11-01 2019-11-30", "/latest")
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who is asking: the chat, its kind ('private', 'group'…), and the reply language."""
+
+    chat_id: int
+    chat_type: str = "private"
+    lang: str = "zh"
+
+
+class Dialog:
+    """Answers commands and button actions with rendered messages."""
+
+    def __init__(self, service: ArchiveService, fmt: Format) -> None:
+        self.service, self.fmt = service, fmt
+
+    def _listing(self, result: Listing | Problem, who: Who, query: str = "") -> Message:
+        if isinstance(result, Problem):
+            return render_problem(self.fmt, result, who.lang, query)
+        return render_listing(self.fmt, result, who.lang)
+
+    def start(self, who: Who) -> Message:
+        stats = self.service.archive.stats()
+        span = (
+            t(who.lang, "span", first=f"{stats.first_date:%Y-%m-%d}", last=f"{stats.last_date:%Y-%m-%d}")
+            if stats.first_date and stats.last_date
+            else t(who.lang, "span_empty")
+        )
+        text = t(who.lang, "start", posts=stats.posts, span=span, examples="\n".join(EXAMPLES))
+        return Message(self.fmt.text(text))
+
+    def search(self, who: Who, text: str) -> Message:
+        return self._listing(self.service.search(text), who, text)
+
+    def range(self, who: Who, text: str) -> Message:
+        return self._listing(self.service.range(text), who, text)
+
+    def latest(self, who: Who, text: str) -> Message:
+        arg = text.strip()
+        if arg and not arg.isdigit():
+            return render_problem(self.fmt, Problem("latest_usage", {"max": 20}), who.lang)
+        return self._listing(self.service.latest(int(arg) if arg else PER_PAGE), who)
+
+    def post(self, who: Who, text: str) -> Message:
+        if not text.strip():
+            return render_problem(self.fmt, Problem("post_usage"), who.lang)
+        result = self.service.post(text.split()[0])
+        if isinstance(result, Problem):
+            return render_problem(self.fmt, result, who.lang)
+        return render_post(self.fmt, result, who.lang)
+
+    def subscribe(self, who: Who, text: str) -> Message:
+        result = self.service.subscribe(who.chat_id, who.chat_type, who.lang, text)
+        if isinstance(result, Problem):
+            return render_problem(self.fmt, result, who.lang, text)
+        query = result.subscription.query
+        if not result.created:
+            key = "already_subscribed"
+        else:
+            key = "subscribed" if query else "subscribed_all"
+        return Message(self.fmt.text(t(who.lang, key, query=query or t(who.lang, "sub_all_label"))))
+
+    def subscriptions(self, who: Who) -> Message:
+        return render_subscriptions(self.fmt, self.service.subscriptions(who.chat_id), who.lang)
+
+    def unsubscribe(self, who: Who, text: str) -> Message:
+        arg = text.strip()
+        if arg and not arg.isdigit():
+            return render_problem(self.fmt, Problem("unsub_usage"), who.lang)
+        result = self.service.unsubscribe(who.chat_id, int(arg) if arg else None)
+        if isinstance(result, Problem):
+            return render_problem(self.fmt, result, who.lang)
+        return Message(self.fmt.text(t(who.lang, "unsubscribed", n=result)))
+
+    def action(self, who: Who, action: Action) -> Message | None:
+        """Carry out a button's action; None for buttons that do nothing."""
+        if action.kind == "page" and len(action.args) == 3 and action.args[2].isdigit():
+            kind, request, page = action.args
+            result = self.service.listing(kind, request, int(page))
+            return self._listing(result, who, request)
+        if action.kind == "post" and action.args:
+            return self.post(who, action.args[0])
+        if action.kind == "unsub" and action.args and action.args[0].isdigit():
+            self.service.unsubscribe_id(who.chat_id, int(action.args[0]))
+            return self.subscriptions(who)
+        if action.kind == "noop":
+            return None
+        return Message(self.fmt.text(t(who.lang, "expired")))
+
+    COMMANDS = ("search", "range", "latest", "post", "subscribe", "unsubscribe")
+
+    def command(self, who: Who, name: str, text: str) -> Message:
+        """Any command by name (``start``/``help``/``subscriptions`` take no text)."""
+        if name in ("start", "help"):
+            return self.start(who)
+        if name == "subscriptions":
+            return self.subscriptions(who)
+        if name in self.COMMANDS:
+            return getattr(self, name)(who, text)
+        return self.start(who)

@@ -1,0 +1,251 @@
+"""Turning service results into messages: one code path, two formats (Telegram HTML, plain text).
+
+Buttons are returned as data (label + :class:`Action`); the Telegram layer encodes them as
+callback data, the terminal chat as numbered choices.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from retrieval import Hit, Post, Summary
+from retrieval.summary import lead_summary
+
+from .service import Listing, Problem
+from .store import Subscription
+from .texts import t
+
+MESSAGE_LIMIT = 4096
+TITLE_CHARS = 200
+DETAIL_CHARS = 400
+_TAG = re.compile(r"<[^>]+>")
+
+
+class Format(Protocol):
+    """How text, emphasis and links are written in one output format."""
+
+    def text(self, s: str) -> str: ...
+    def bold(self, s: str) -> str: ...
+    def link(self, label: str, url: str | None) -> str: ...
+    def mark(self, s: str) -> str: ...
+    def code(self, s: str) -> str: ...
+    def visible_length(self, message: str) -> int: ...
+
+
+class HtmlFormat:
+    """Telegram's HTML parse mode: every piece of text escaped."""
+
+    def text(self, s: str) -> str:
+        return html.escape(s, quote=False)
+
+    def bold(self, s: str) -> str:
+        return f"<b>{s}</b>"
+
+    def link(self, label: str, url: str | None) -> str:
+        return f'<a href="{html.escape(url, quote=True)}">{label}</a>' if url else label
+
+    def mark(self, s: str) -> str:
+        return f"<b>{html.escape(s, quote=False)}</b>"
+
+    def code(self, s: str) -> str:
+        return f"<code>{html.escape(s, quote=False)}</code>"
+
+    def visible_length(self, message: str) -> int:
+        """Length as Telegram counts it after parsing entities (UTF-16 code units)."""
+        return len(html.unescape(_TAG.sub("", message)).encode("utf-16-le")) // 2
+
+
+class PlainFormat:
+    """Plain terminal text; matched words in bold yellow when ``color``."""
+
+    def __init__(self, color: bool = False) -> None:
+        self.color = color
+
+    def text(self, s: str) -> str:
+        return s
+
+    def bold(self, s: str) -> str:
+        return f"\033[1m{s}\033[0m" if self.color else s
+
+    def link(self, label: str, url: str | None) -> str:
+        return f"{label}\n   {url}" if url else label
+
+    def mark(self, s: str) -> str:
+        return f"\033[1;33m{s}\033[0m" if self.color else s
+
+    def code(self, s: str) -> str:
+        return s
+
+    def visible_length(self, message: str) -> int:
+        return len(re.sub(r"\033\[[0-9;]*m", "", message))
+
+
+HTML = HtmlFormat()
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What a button does: ``kind`` is 'page', 'post', 'unsub' or 'noop'; ``args`` its arguments."""
+
+    kind: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered message: text in the format it was rendered for, and rows of buttons."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _summary(fmt: Format, summary: Summary, limit: int | None = None) -> str:
+    out, used = [], 0
+    for piece, matched in summary.segments():
+        if limit is not None and used + len(piece) > limit:
+            piece = piece[: max(0, limit - used - 1)] + "…"
+            out.append(fmt.mark(piece) if matched else fmt.text(piece))
+            break
+        used += len(piece)
+        out.append(fmt.mark(piece) if matched else fmt.text(piece))
+    return "".join(out)
+
+
+def post_meta(fmt: Format, post: Post, lang: str) -> str:
+    """``📅 2019-11-13 · nankai.info / 南开大学 · #南开大学``"""
+    parts = [f"📅 {post.date:%Y-%m-%d}" if post.date else f"📅 {t(lang, 'undated')}"]
+    if post.categories:
+        parts.append(" / ".join(_clip(c, 30) for c in post.categories[:4]))
+    if post.tags:
+        parts.append(" ".join("#" + _clip(tag, 30).replace(" ", "_") for tag in post.tags[:5]))
+    return fmt.text(" · ".join(parts))
+
+
+def hit_block(fmt: Format, number: int, hit: Hit, lang: str, summary_limit: int | None = None) -> str:
+    """One result: number, linked title, date and labels, summary with matches marked."""
+    title = fmt.bold(fmt.link(fmt.text(_clip(hit.post.title, TITLE_CHARS)), hit.post.url))
+    return f"{number}. {title}\n{post_meta(fmt, hit.post, lang)}\n{_summary(fmt, hit.summary, summary_limit)}"
+
+
+def fit_blocks(fmt: Format, lang: str, header: str, blocks: list[str], limit: int = MESSAGE_LIMIT) -> str:
+    """Join blocks under a header; drop trailing blocks (saying so) until it fits ``limit``."""
+    for keep in range(len(blocks), -1, -1):
+        parts = [header, *blocks[:keep]]
+        if keep < len(blocks):
+            parts.append(fmt.text(t(lang, "more_omitted", n=len(blocks) - keep)))
+        message = "\n\n".join(p for p in parts if p)
+        if fmt.visible_length(message) <= limit:
+            return message
+    return fmt.text(_clip(header, limit))
+
+
+def render_problem(fmt: Format, problem: Problem, lang: str, query: str = "") -> Message:
+    return Message(fmt.text(t(lang, problem.code, query=_clip(query, 100), **problem.fields)))
+
+
+def render_listing(fmt: Format, listing: Listing, lang: str) -> Message:
+    """A page of results with detail buttons and ◀ n/m ▶ paging."""
+    page = listing.page
+    shown = _clip(listing.request, 100)
+    if page.total == 0:
+        return Message(fmt.text(t(lang, "no_results", query=shown)))
+    header_key = {"search": "results_header", "range": "range_header"}.get(listing.kind, "latest_header")
+    header = fmt.bold(fmt.text(t(lang, header_key, query=shown, total=page.total)))
+    first = page.offset + 1
+    blocks = [hit_block(fmt, first + i, hit, lang) for i, hit in enumerate(page.hits)]
+    text = fit_blocks(fmt, lang, header, blocks)
+    if text.count("\n\n") < len(blocks):  # something was dropped: shorter summaries first
+        blocks = [hit_block(fmt, first + i, hit, lang, summary_limit=60) for i, hit in enumerate(page.hits)]
+        text = fit_blocks(fmt, lang, header, blocks)
+    details = tuple(
+        Button(f"{t(lang, 'details')} {first + i}", Action("post", (hit.post.id,))) for i, hit in enumerate(page.hits)
+    )
+    nav: list[Button] = []
+    if page.page_count > 1:
+        args = (listing.kind, listing.request)
+        if page.page_number > 1:
+            nav.append(Button("◀", Action("page", (*args, str(page.page_number - 1)))))
+        nav.append(Button(f"{page.page_number}/{page.page_count}", Action("noop")))
+        if page.has_next:
+            nav.append(Button("▶", Action("page", (*args, str(page.page_number + 1)))))
+    return Message(text, tuple(row for row in (details, tuple(nav)) if row))
+
+
+def render_post(fmt: Format, post: Post, lang: str) -> Message:
+    """A post's detail: title, date and labels, a longer lead summary, the source link, the id."""
+    summary = lead_summary(post.body, DETAIL_CHARS)
+    lines = [
+        fmt.bold(fmt.text(_clip(post.title, TITLE_CHARS))),
+        post_meta(fmt, post, lang),
+        "",
+        fmt.text(str(summary)),
+        "",
+        fmt.link(fmt.text(t(lang, "source")), post.url) if post.url else fmt.text(t(lang, "no_source")),
+        fmt.text(f"{t(lang, 'id')}: ") + fmt.code(post.id),
+    ]
+    return Message("\n".join(lines))
+
+
+def render_subscriptions(fmt: Format, subs: list[Subscription], lang: str) -> Message:
+    if not subs:
+        return Message(fmt.text(t(lang, "subs_none")))
+    lines = [fmt.bold(fmt.text(t(lang, "subs_header")))]
+    lines += [fmt.text(f"{i}. {s.query or t(lang, 'sub_all_label')}") for i, s in enumerate(subs, 1)]
+    buttons = tuple((Button(t(lang, "unsub_button", n=i), Action("unsub", (str(s.id),))),) for i, s in enumerate(subs, 1))
+    return Message("\n".join(lines), buttons)
+
+
+def _queries_line(fmt: Format, queries: tuple[str, ...] | list[str], lang: str) -> str:
+    labels = dict.fromkeys(q or t(lang, "sub_all_label") for q in queries)
+    return fmt.text(t(lang, "push_matched", queries=_clip("；".join(labels), 300)))
+
+
+def render_push(fmt: Format, post: Post, queries: tuple[str, ...], lang: str) -> Message:
+    """The message for one new post."""
+    title = fmt.bold(fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.url))
+    body = "\n".join([
+        fmt.bold(fmt.text(t(lang, "push_single"))), title, post_meta(fmt, post, lang),
+        fmt.text(str(lead_summary(post.body))), "", _queries_line(fmt, queries, lang),
+    ])
+    return Message(body)
+
+
+def render_digest(fmt: Format, items: list[tuple[Post, tuple[str, ...]]], lang: str) -> list[tuple[Message, list[str]]]:
+    """Many new posts for one chat as few messages, each within the limit; with each message
+    the ids of the posts it carries (so each can be marked sent when it is)."""
+    lines = []
+    for post, _ in items:
+        date = f"{post.date:%Y-%m-%d}" if post.date else t(lang, "undated")
+        lines.append((post.id, f"• {fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.url)} {fmt.text('(' + date + ')')}"))
+    queries = _queries_line(fmt, tuple(q for _, qs in items for q in qs), lang)
+    budget = MESSAGE_LIMIT - fmt.visible_length(queries) - 64
+    messages: list[tuple[Message, list[str]]] = []
+    chunk: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        header = fmt.bold(fmt.text(t(lang, "push_digest", n=len(chunk))))
+        text = "\n".join([header, *(line for _, line in chunk), "", queries])
+        messages.append((Message(text), [pid for pid, _ in chunk]))
+
+    for pid, line in lines:
+        size = sum(fmt.visible_length(x) + 1 for _, x in chunk) + fmt.visible_length(line)
+        if chunk and size > budget:
+            flush()
+            chunk = []
+        chunk.append((pid, line))
+    if chunk:
+        flush()
+    return messages

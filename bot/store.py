@@ -1,0 +1,275 @@
+"""The subscriber store: chats, subscriptions, the delivery log, and button payloads, in SQLite.
+
+One file in the data directory, WAL mode, schema versioned in ``schema_version`` and
+migrated forward by :data:`MIGRATIONS`. Every statement is parameterized. Methods are
+synchronous and short; async code calls them through ``asyncio.to_thread``.
+
+The delivery log is the outbox of the push: a (chat, post) row is written ``pending``
+in the same transaction that marks the post as seen, and becomes ``sent`` right after
+Telegram accepts the message, so a crash anywhere leaves every pair either sent once
+or still pending.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE chats (
+        chat_id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        language TEXT NOT NULL DEFAULT 'zh',
+        active INTEGER NOT NULL DEFAULT 1,
+        deactivated_reason TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        chat_id INTEGER NOT NULL REFERENCES chats(chat_id) ON DELETE CASCADE,
+        query TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (chat_id, query)
+    );
+    CREATE TABLE seen_posts (post_id TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+    CREATE TABLE deliveries (
+        chat_id INTEGER NOT NULL,
+        post_id TEXT NOT NULL,
+        subscriptions TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dropped')),
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        PRIMARY KEY (chat_id, post_id)
+    );
+    CREATE INDEX deliveries_pending ON deliveries(status, chat_id);
+    CREATE TABLE payloads (key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A chat's standing query; an empty ``query`` means every new post."""
+
+    id: int
+    chat_id: int
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A post owed to a chat, and the subscriptions (queries) that matched it."""
+
+    chat_id: int
+    post_id: str
+    queries: tuple[str, ...]
+
+
+class SubscriberStore:
+    """SQLite-backed store; safe to call from several threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on error)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (0)")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute("UPDATE schema_version SET version = ?", (number,))
+
+    @property
+    def schema_version(self) -> int:
+        return self._query("SELECT version FROM schema_version")[0][0]
+
+    # ---- chats and subscriptions ------------------------------------------------------------
+    def upsert_chat(self, chat_id: int, kind: str, language: str) -> None:
+        """Record a chat (re-activating it if it had been deactivated)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO chats (chat_id, kind, language, active, created_at) VALUES (?, ?, ?, 1, ?) "
+                "ON CONFLICT(chat_id) DO UPDATE SET kind = excluded.kind, language = excluded.language, "
+                "active = 1, deactivated_reason = NULL",
+                (chat_id, kind, language, time.time()),
+            )
+
+    def add_subscription(self, chat_id: int, query: str) -> Subscription:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO subscriptions (chat_id, query, created_at) VALUES (?, ?, ?)", (chat_id, query, time.time())
+            )
+            return Subscription(int(cur.lastrowid), chat_id, query)
+
+    def find_subscription(self, chat_id: int, query: str) -> Subscription | None:
+        rows = self._query("SELECT id FROM subscriptions WHERE chat_id = ? AND query = ?", (chat_id, query))
+        return Subscription(rows[0][0], chat_id, query) if rows else None
+
+    def subscriptions(self, chat_id: int) -> list[Subscription]:
+        rows = self._query("SELECT id, query FROM subscriptions WHERE chat_id = ? ORDER BY id", (chat_id,))
+        return [Subscription(r[0], chat_id, r[1]) for r in rows]
+
+    def count_subscriptions(self, chat_id: int) -> int:
+        return self._query("SELECT COUNT(*) FROM subscriptions WHERE chat_id = ?", (chat_id,))[0][0]
+
+    def remove_subscription(self, chat_id: int, subscription_id: int) -> int:
+        with self._tx() as db:
+            return db.execute("DELETE FROM subscriptions WHERE chat_id = ? AND id = ?", (chat_id, subscription_id)).rowcount
+
+    def remove_subscriptions(self, chat_id: int) -> int:
+        with self._tx() as db:
+            return db.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,)).rowcount
+
+    def active_subscriptions(self) -> list[Subscription]:
+        """Every subscription of every chat that has not blocked the bot."""
+        rows = self._query(
+            "SELECT s.id, s.chat_id, s.query FROM subscriptions s JOIN chats c USING (chat_id) "
+            "WHERE c.active = 1 ORDER BY s.chat_id, s.id"
+        )
+        return [Subscription(*r) for r in rows]
+
+    def chat_language(self, chat_id: int) -> str:
+        rows = self._query("SELECT language FROM chats WHERE chat_id = ?", (chat_id,))
+        return rows[0][0] if rows else "zh"
+
+    def deactivate_chat(self, chat_id: int, reason: str) -> None:
+        """The chat blocked the bot or is gone: stop pushing to it and drop what it was owed."""
+        with self._tx() as db:
+            db.execute("UPDATE chats SET active = 0, deactivated_reason = ? WHERE chat_id = ?", (reason[:200], chat_id))
+            db.execute("UPDATE deliveries SET status = 'dropped' WHERE chat_id = ? AND status = 'pending'", (chat_id,))
+
+    def is_active(self, chat_id: int) -> bool:
+        rows = self._query("SELECT active FROM chats WHERE chat_id = ?", (chat_id,))
+        return bool(rows and rows[0][0])
+
+    # ---- push bookkeeping -------------------------------------------------------------------
+    def has_baseline(self) -> bool:
+        return bool(self._query("SELECT 1 FROM meta WHERE key = 'baseline'"))
+
+    def unseen(self, post_ids: Iterable[str]) -> list[str]:
+        """The ids not yet recorded as seen, in the given order."""
+        with self._lock:
+            seen = {r[0] for r in self._db.execute("SELECT post_id FROM seen_posts")}
+        return [p for p in post_ids if p not in seen]
+
+    def record_new_posts(self, post_ids: Iterable[str], deliveries: Iterable[Delivery], *, baseline: bool = False) -> None:
+        """Mark posts seen and queue their deliveries, atomically. ``baseline`` marks the first
+        scan, whose posts are the existing archive and are not pushed."""
+        now = time.time()
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO seen_posts (post_id, seen_at) VALUES (?, ?)", ((p, now) for p in post_ids))
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries (chat_id, post_id, subscriptions, status, created_at) "
+                "VALUES (?, ?, ?, 'pending', ?)",
+                ((d.chat_id, d.post_id, "\n".join(d.queries), now) for d in deliveries),
+            )
+            if baseline:
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('baseline', ?)", (str(now),))
+
+    def pending(self) -> dict[int, list[Delivery]]:
+        """Deliveries not yet sent, by chat, oldest first."""
+        rows = self._query(
+            "SELECT d.chat_id, d.post_id, d.subscriptions FROM deliveries d JOIN chats c USING (chat_id) "
+            "WHERE d.status = 'pending' AND c.active = 1 ORDER BY d.chat_id, d.created_at, d.rowid"
+        )
+        out: dict[int, list[Delivery]] = {}
+        for chat_id, post_id, subs in rows:
+            out.setdefault(chat_id, []).append(Delivery(chat_id, post_id, tuple(subs.split("\n"))))
+        return out
+
+    def mark_sent(self, chat_id: int, post_ids: Iterable[str]) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE deliveries SET status = 'sent', sent_at = ? WHERE chat_id = ? AND post_id = ? AND status = 'pending'",
+                ((now, chat_id, p) for p in post_ids),
+            )
+
+    def mark_dropped(self, chat_id: int, post_ids: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE deliveries SET status = 'dropped' WHERE chat_id = ? AND post_id = ? AND status = 'pending'",
+                ((chat_id, p) for p in post_ids),
+            )
+
+    def bump(self, counter: str, by: int = 1) -> None:
+        """Add to a named counter (pushes sent, failures…)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
+                (f"count:{counter}", str(by), by),
+            )
+
+    def counter(self, counter: str) -> int:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (f"count:{counter}",))
+        return int(rows[0][0]) if rows else 0
+
+    def overview(self) -> dict[str, int]:
+        """Counts for /stats."""
+        q = lambda sql: self._query(sql)[0][0]  # noqa: E731
+        return {
+            "chats": q("SELECT COUNT(DISTINCT chat_id) FROM subscriptions s JOIN chats c USING (chat_id) WHERE c.active = 1"),
+            "subs": q("SELECT COUNT(*) FROM subscriptions"),
+            "sent": self.counter("sent"),
+            "failed": self.counter("failed"),
+            "pending": q("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'"),
+        }
+
+    # ---- button payloads --------------------------------------------------------------------
+    def put_payload(self, value: str) -> str:
+        """Store a long button payload; returns a short stable key for it."""
+        digest = hashlib.blake2b(value.encode("utf-8"), digest_size=9).digest()
+        key = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO payloads (key, value, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET created_at = excluded.created_at",
+                (key, value, time.time()),
+            )
+        return key
+
+    def get_payload(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM payloads WHERE key = ?", (key,))
+        return rows[0][0] if rows else None

@@ -1,0 +1,158 @@
+"""The persisted index: reopened without tokenizing, updated incrementally, rebuilt when damaged."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from retrieval import Archive
+from retrieval.storage import MANIFEST
+
+from conftest import write_post
+
+
+def open_archive(content: Path, index: Path, **kw) -> Archive:
+    return Archive.open(content, index, settle_seconds=0, **kw)
+
+
+def snapshot(archive: Archive) -> list:
+    return [(h.post.id, round(h.score, 9)) for h in archive.search("会议 南开 人工智能", limit=20).hits]
+
+
+def test_reopen_tokenizes_nothing(content: Path, tmp_path: Path, monkeypatch):
+    index = tmp_path / "index"
+    before = snapshot(open_archive(content, index))
+    from retrieval import tokenizer
+
+    calls = []
+    original = tokenizer.Tokenizer.tokenize
+    monkeypatch.setattr(tokenizer.Tokenizer, "tokenize", lambda self, text: calls.append(text) or original(self, text))
+    reopened = open_archive(content, index)
+    assert calls == []
+    assert snapshot(reopened) == before
+
+
+def test_add_change_remove_are_incremental(content: Path, tmp_path: Path):
+    index = tmp_path / "index"
+    archive = open_archive(content, index)
+    write_post(content, "new/2020-06-01-new.md", "新文章：航天卫星发射成功", "卫星发射成功。", urlname="sat")
+    sports = content / "2019/2019-11-20-sports.md"
+    sports.write_text(sports.read_text("utf-8").replace("三枚金牌", "五枚金牌"), "utf-8")
+    (content / "misc/notes.txt").unlink()
+    result = archive.refresh()
+    assert [p.id for p in result.added] == ["sat"]
+    assert [p.id for p in result.changed] == ["sports-2019-11-20"]
+    assert len(result.removed) == 1
+    assert not archive.refresh()  # nothing new the second time
+    assert archive.search("卫星").hits[0].post.id == "sat"
+    assert "五枚金牌" in archive.get("sports-2019-11-20").body
+    reopened = open_archive(content, index)
+    assert snapshot(reopened) == snapshot(archive)
+    assert reopened.search("卫星").hits[0].post.id == "sat" and len(reopened) == len(archive)
+
+
+def test_touched_file_is_not_reindexed(content: Path, tmp_path: Path):
+    archive = open_archive(content, tmp_path / "index")
+    seed = content / "2019/2019-11-13-732b943ded78f99c9f130328fe20b0b3.md"
+    os.utime(seed, (time.time() + 5, time.time() + 5))
+    assert not archive.refresh()
+
+
+def test_file_being_written_waits_for_next_refresh(content: Path, tmp_path: Path):
+    archive = Archive.open(content, tmp_path / "index", settle_seconds=30)
+    path = write_post(content, "fresh.md", "刚写入的文章", "正文。", urlname="fresh")
+    assert not archive.refresh()  # modified just now: maybe still being written
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    assert [p.id for p in archive.refresh().added] == ["fresh"]
+
+
+def test_half_written_file_keeps_last_good_version(content: Path, tmp_path: Path):
+    archive = open_archive(content, tmp_path / "index")
+    sports = content / "2019/2019-11-20-sports.md"
+    good = sports.read_bytes()
+    sports.write_bytes(good[:40])  # cut inside the front matter
+    result = archive.refresh()
+    assert "2019/2019-11-20-sports.md" in result.skipped
+    assert archive.get("sports-2019-11-20") is not None
+    sports.write_bytes(good.replace("三枚".encode(), "四枚".encode()))
+    assert [p.id for p in archive.refresh().changed] == ["sports-2019-11-20"]
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage_manifest", "flip_bytes", "format_version"])
+def test_damaged_index_is_rebuilt(content: Path, tmp_path: Path, damage: str, caplog):
+    index = tmp_path / "index"
+    expected = snapshot(open_archive(content, index))
+    manifest = json.loads((index / MANIFEST).read_text())
+    victim = index / manifest["files"]["main.docs"]["name"]
+    if damage == "delete":
+        victim.unlink()
+    elif damage == "truncate":
+        victim.write_bytes(victim.read_bytes()[:-7])
+    elif damage == "garbage_manifest":
+        (index / MANIFEST).write_bytes(b"\x00{not json")
+    elif damage == "flip_bytes":
+        data = bytearray(victim.read_bytes())
+        data[-3] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    else:
+        manifest["format"] = -1
+        (index / MANIFEST).write_text(json.dumps(manifest))
+    caplog.set_level("WARNING")
+    rebuilt = open_archive(content, index)
+    assert snapshot(rebuilt) == expected
+    assert any("building the index" in r.getMessage() for r in caplog.records)
+    assert snapshot(open_archive(content, index)) == expected  # and it was saved again
+
+
+def test_interrupted_save_leaves_previous_index(content: Path, tmp_path: Path, monkeypatch):
+    index = tmp_path / "index"
+    archive = open_archive(content, index)
+    expected = snapshot(archive)
+    from retrieval import storage
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed mid-save")
+
+    write_post(content, "late.md", "会议纪要", "会议。", urlname="late")
+    monkeypatch.setattr(storage.Save, "commit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        archive.refresh()
+    monkeypatch.undo()
+    (content / "late.md").unlink()
+    assert snapshot(open_archive(content, index)) == expected  # old manifest, old files, garbage ignored
+
+
+def test_changed_tokenizer_settings_rebuild(content: Path, tmp_path: Path, caplog):
+    index = tmp_path / "index"
+    open_archive(content, index)
+    user_dict = tmp_path / "user.dict"
+    user_dict.write_text("主题教育 100 n\n", "utf-8")
+    caplog.set_level("WARNING")
+    archive = open_archive(content, index, user_dict=user_dict)
+    assert any("tokenizer" in r.getMessage() for r in caplog.records)
+    assert "主题教育" in archive.tokenizer.tokenize("开展主题教育")
+
+
+def test_index_inside_content_is_refused(content: Path):
+    with pytest.raises(ValueError):
+        Archive.open(content, content / "index")
+
+
+def test_merge_and_compaction_keep_results(content: Path, tmp_path: Path, monkeypatch):
+    from retrieval import index as index_module
+
+    monkeypatch.setattr(index_module, "MERGE_MIN_DOCS", 3)
+    idx = tmp_path / "index"
+    archive = open_archive(content, idx)
+    for i in range(6):
+        write_post(content, f"extra/{i}.md", f"额外的会议 {i}", f"会议内容 {i}。", urlname=f"extra{i}")
+    for name in ("misc/notes.txt", "misc/no-date.md", "2019/2019-12-02-ai.md", "misc/2018-05-04-undated-youth.md"):
+        (content / name).unlink()
+    archive.refresh()
+    assert archive.index.delta.size == 0  # merged into the main segment
+    assert archive.index.live.all()  # and compacted
+    assert snapshot(open_archive(content, idx)) == snapshot(archive)
+    assert archive.get("extra5").title == "额外的会议 5"

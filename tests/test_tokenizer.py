@@ -1,0 +1,49 @@
+"""Tokenization: normalization, search-mode granularity, stop words, and rjieba == jieba."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from retrieval.tokenizer import JiebaSegmenter, RjiebaSegmenter, Tokenizer
+
+from conftest import FIXTURES
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample"
+
+
+def test_granularity_case_width_stopwords_numbers():
+    tok = Tokenizer(segmenter=JiebaSegmenter())
+    assert {"南开", "大学", "南开大学"} <= set(tok.tokenize("南开大学"))
+    assert tok.tokenize("主题教育") == ["主题", "教育"]
+    assert tok.tokenize("ＰＹＴＨＯＮ and AI") == ["python", "ai"]
+    assert "的" not in tok.tokenize("学校的主题教育") and "2019" in tok.tokenize("2019年11月")
+    assert tok.tokenize("！？。，、") == []
+
+
+def _texts() -> list[str]:
+    texts = [p.read_text("utf-8") for p in sorted(FIXTURES.rglob("*")) if p.is_file()]
+    if CORPUS.is_dir():  # the real sample, when ../shared is there
+        texts += [p.read_text("utf-8") for p in sorted(CORPUS.glob("*.md"))[:300]]
+    texts += ["Python3.11 与 AI：tv.cctv.com 2019-11-13 12:36，ＡＢＣ全角，emoji 🙂 混排。"]
+    return texts
+
+
+def test_rjieba_yields_jiebas_tokens():
+    from retrieval.archive import Archive  # noqa: F401  (same import path as the index)
+    from retrieval.markup import plain_text
+
+    fast = Tokenizer(segmenter=RjiebaSegmenter())
+    reference = Tokenizer(segmenter=JiebaSegmenter())
+    for text in _texts():
+        for piece in (text, plain_text(text)):
+            assert fast.tokenize(piece) == reference.tokenize(piece)
+
+
+def test_default_segmenter_and_user_dict(tmp_path: Path):
+    assert Tokenizer().segmenter.name == "rjieba"
+    user_dict = tmp_path / "dict.txt"
+    user_dict.write_text("整改落实推进会 50 n\n", "utf-8")
+    tok = Tokenizer(user_dict=user_dict)
+    assert tok.segmenter.name == "jieba" and "整改落实推进会" in tok.tokenize("召开整改落实推进会")
+    assert tok.fingerprint != Tokenizer().fingerprint

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 from .dates import timezone
 from .index import DocTerms
 from .loader import MalformedPost, parse_post
+from .phrases import text_of
 from .post import Post
 from .tokenizer import Tokenizer
 
@@ -31,6 +32,7 @@ class Analysis:
     digest: str
     post: Post | None = None
     terms: DocTerms | None = None
+    text: bytes | None = None
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -50,6 +52,7 @@ def analyze(path: Path, rel: str, tz_name: str, tokenizer: Tokenizer) -> Analysi
         return result
     result.post, result.warnings = parsed.post, parsed.warnings
     result.terms = DocTerms.count(tokenizer.tokenize(parsed.post.title), tokenizer.tokenize(parsed.post.body))
+    result.text = text_of(parsed.post.title, parsed.post.body).encode()
     return result
 
 

@@ -14,9 +14,9 @@ import numpy as np
 from .analyze import Analysis, analyze_many
 from .bm25 import BM25Params
 from .dates import DEFAULT_TIMEZONE, timezone
-from .docstore import UNDATED, DocStore
+from .docstore import UNDATED, DocStore, Records
 from .index import InvertedIndex
-from .loader import discover, relative_name
+from .loader import discover
 from .matching import PostMatcher
 from .post import Post
 from .postings import Segment
@@ -26,7 +26,7 @@ from .storage import CorruptIndex, IndexDir
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Compact (drop dead documents) at a merge when this share of documents is dead.
 COMPACT_DEAD_SHARE = 0.25
 
@@ -106,6 +106,9 @@ class Archive:
         self.docs = DocStore()
         self.files: dict[str, FileEntry] = {}
         self.ids: dict[str, int] = {}
+        #: What changed since the last full save (an incremental save writes only this).
+        self._dirty_files: set[str] = set()
+        self._saved_terms = 0
         self.last_refresh: datetime | None = None
         self.last_refresh_seconds: float = 0.0
 
@@ -235,25 +238,24 @@ class Archive:
         """
         started = time.monotonic()
         result = RefreshResult()
-        on_disk = {relative_name(p, self.content_dir): p for p in discover(self.content_dir)}
+        on_disk = discover(self.content_dir)
         now_ns = time.time_ns()
         settle_ns = int(self.settle_seconds * 1e9)
         jobs: list[tuple[Path, str]] = []
-        for rel, path in on_disk.items():
-            try:
-                st = path.stat()
-            except OSError:
-                continue
+        for rel, st in on_disk.items():
             entry = self.files.get(rel)
-            if entry is not None and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            if entry is not None and (entry.size, entry.mtime_ns) == (st.size, st.mtime_ns):
                 continue
-            if settle_ns and now_ns - st.st_mtime_ns < settle_ns:
+            if settle_ns and now_ns - st.mtime_ns < settle_ns:
                 continue  # possibly still being written: next refresh
-            jobs.append((path, rel))
+            jobs.append((Path(st.path), rel))
+        jobs.sort(key=lambda job: job[1])  # a stable document order, whatever the file system's
         counter = (lambda n, total=len(jobs): progress(n, total)) if progress else None
         for analysis in analyze_many(jobs, self.tz_name, self.tokenizer, self.workers, counter):
             self._apply(analysis, result)
+        self._dirty_files.update(rel for _, rel in jobs)
         for rel in sorted(self.files.keys() - on_disk.keys()):
+            self._dirty_files.add(rel)
             entry = self.files.pop(rel)
             if entry.doc is not None and self.index.live[entry.doc]:
                 self.index.remove(entry.doc)
@@ -302,7 +304,7 @@ class Archive:
         for warning in a.warnings:
             log.debug("%s: %s", a.rel, warning)
         doc = self.index.add(a.terms)
-        stored = self.docs.append(a.post)
+        stored = self.docs.append(a.post, a.text)
         assert doc == stored, "index and document store out of step"
         self.ids[a.post.id] = doc
         self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.post.id, None, a.warnings)
@@ -335,24 +337,37 @@ class Archive:
         }
 
     def _save(self, *, full: bool) -> None:
+        """Write the index. A full save rewrites everything; an incremental one appends the new
+        post records and writes the small delta segment plus a journal of new terms, labels
+        and file entries, so adding a post costs little however big the archive is."""
         if self._dir is None:
             return
         save = self._dir.begin()
         if full:
             for name, arr in self.index.main.arrays().items():
                 save.array(f"main.{name}", arr)
-            save.append_blob(self.docs.all_bytes(), fresh=True)
+            save.append_blob("records", self.docs.records.all_bytes(), fresh=True)
+            save.append_blob("texts", self.docs.texts.all_bytes(), fresh=True)
+            save.json("terms", self.index.terms)
+            save.json("labels", self.docs.labels_json())
+            save.json("files", {rel: e.to_json() for rel, e in self.files.items()})
+            self._saved_terms = len(self.index.terms)
+            self._dirty_files.clear()
         else:
-            save.append_blob(self.docs.unsaved_bytes())
+            save.append_blob("records", self.docs.records.unsaved_bytes())
+            save.append_blob("texts", self.docs.texts.unsaved_bytes())
         for name, arr in self.index.delta.arrays().items():
             save.array(f"delta.{name}", arr)
         save.array("doc_len", self.index.doc_len)
         save.array("live", self.index.live)
         save.array("dates", self.docs.dates)
-        save.array("offsets", self.docs.offsets())
-        save.json("terms", self.index.terms)
-        save.json("labels", self.docs.labels_json())
-        save.json("files", {rel: e.to_json() for rel, e in self.files.items()})
+        save.array("record_offsets", self.docs.records.offsets())
+        save.array("text_offsets", self.docs.texts.offsets())
+        save.json("journal", {
+            "terms": self.index.terms[self._saved_terms:],
+            "labels": self.docs.label_log(),
+            "files": {rel: self.files[rel].to_json() if rel in self.files else None for rel in sorted(self._dirty_files)},
+        })
         save.commit(**self._header(), posts=len(self.ids))
         self.docs.mark_saved()
 
@@ -368,20 +383,33 @@ class Archive:
         main = segment("main", d.array)
         delta = segment("delta", lambda key: np.array(d.array(key)))
         doc_len, live = np.array(d.array("doc_len")), np.array(d.array("live"))
-        terms = d.json("terms")
-        offsets, dates = np.array(d.array("offsets")), np.array(d.array("dates"))
+        journal = d.json("journal")
+        if not isinstance(journal, dict) or not {"terms", "labels", "files"} <= journal.keys():
+            raise CorruptIndex("journal is malformed")
+        base_terms = d.json("terms")
+        terms = base_terms + journal["terms"]
+        dates = np.array(d.array("dates"))
         n = doc_len.shape[0]
-        if not (live.shape[0] == n == dates.shape[0] == offsets.shape[0] - 1) or main.n_terms > len(terms):
+        if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(terms):
             raise CorruptIndex("index arrays disagree in length")
-        blob = d.blob()
-        if int(offsets[-1]) != len(blob):
-            raise CorruptIndex("post records disagree with their offsets")
+        blobs = {}
+        for key in ("records", "texts"):
+            offsets, blob = np.array(d.array(f"{key[:-1]}_offsets")), d.blob(key)
+            if offsets.shape[0] != n + 1 or int(offsets[-1]) != len(blob):
+                raise CorruptIndex(f"{key} disagree with their offsets")
+            blobs[key] = Records(blob, offsets)
         for seg in (main, delta):
             if seg.size and (int(seg.docs.max()) >= n or seg.ptr[-1] != seg.size):
                 raise CorruptIndex("postings point past the documents")
         self.index = InvertedIndex(terms, main, delta, doc_len, live, BM25Params(**manifest["bm25"]))
-        self.docs = DocStore(blob, offsets, dates, d.json("labels"))
+        self.docs = DocStore(blobs["records"], blobs["texts"], dates, d.json("labels"), journal["labels"])
         self.docs.mark_saved()
         self.files = {rel: FileEntry.from_json(row) for rel, row in d.json("files").items()}
+        for rel, row in journal["files"].items():
+            if row is None:
+                self.files.pop(rel, None)
+            else:
+                self.files[rel] = FileEntry.from_json(row)
+        self._saved_terms, self._dirty_files = len(base_terms), set(journal["files"])
         self.ids = {e.post_id: e.doc for e in self.files.values() if e.doc is not None and e.post_id and live[e.doc]}
         log.info("loaded the index of %d posts from %s", len(self.ids), d.path)

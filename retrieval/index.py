@@ -75,14 +75,19 @@ class InvertedIndex:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_lens: list[int] = []
         self._delta_base = int(self.delta.docs.min()) if self.delta.size else None
+        self._main_df: tuple[int, np.ndarray] | None = None  # (dead documents then, df)
         self.refresh_statistics()
 
     # ---- statistics -------------------------------------------------------------------------
     def refresh_statistics(self) -> None:
         """Recompute df, idf, avgdl and length norms over the live documents."""
         n_terms = len(self.terms)
-        self.df = self.main.doc_frequencies(n_terms, self.live) + self.delta.doc_frequencies(n_terms, self.live)
         self.n_live = int(self.live.sum())
+        dead = self.live.shape[0] - self.n_live
+        if self._main_df is None or self._main_df[0] != dead:  # the main segment only changes at merges
+            self._main_df = (dead, self.main.doc_frequencies(self.main.n_terms, self.live))
+        self.df = self.delta.doc_frequencies(n_terms, self.live)
+        self.df[: self._main_df[1].shape[0]] += self._main_df[1]
         total = int(self.doc_len[self.live].sum(dtype=np.int64)) if self.n_live else 0
         self.avgdl = total / self.n_live if self.n_live else 0.0
         self.idf = idf_table(self.df, self.n_live, self.params)
@@ -146,6 +151,7 @@ class InvertedIndex:
         """
         n_terms = len(self.terms)
         self.main = merge([self.main, self.delta], self.live, n_terms, renumber)
+        self._main_df = None
         self.delta = Segment.empty()
         self.delta.ptr = np.zeros(n_terms + 1, np.int64)
         self._delta_base = None

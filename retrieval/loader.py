@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
+from typing import NamedTuple
 
 import frontmatter
 import yaml
@@ -40,15 +42,41 @@ class ParsedPost:
     warnings: list[str] = field(default_factory=list)
 
 
-def discover(content_dir: Path) -> list[Path]:
-    """Every post file below ``content_dir``, recursively, hidden entries skipped, sorted."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(content_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(
-            Path(root, f) for f in files if f.lower().endswith(POST_SUFFIXES) and not f.startswith(".")
-        )
-    return sorted(found)
+class FileStat(NamedTuple):
+    """A post file found on disk: where it is, its size and modification time."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def discover(content_dir: Path) -> dict[str, FileStat]:
+    """Every post file below ``content_dir``, recursively (hidden entries skipped), by its
+    relative ``/``-separated name, with its stat."""
+    found: dict[str, FileStat] = {}
+    stack = [(str(content_dir), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            log.warning("cannot list %s: %s", directory, exc.strerror or exc)
+            continue
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            try:
+                if entry.is_dir():
+                    stack.append((entry.path, f"{prefix}{name}/"))
+                elif name.lower().endswith(POST_SUFFIXES):
+                    st = entry.stat()
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
+                    found[prefix + name] = FileStat(entry.path, st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue  # vanished while we looked
+    return found
 
 
 def relative_name(path: Path, content_dir: Path) -> str:

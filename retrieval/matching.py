@@ -7,7 +7,7 @@ from functools import cached_property
 from .docstore import label_key
 from .post import Post
 from .query import Query
-from .search import compact, contains_phrase
+from .phrases import compact, contains_phrase, text_of
 from .tokenizer import Tokenizer
 
 
@@ -23,7 +23,7 @@ class PostMatcher:
 
     @cached_property
     def _text(self) -> str:
-        return compact(self.post.title + "\n" + self.post.body)
+        return text_of(self.post.title, self.post.body)
 
     def _contains(self, words: str) -> bool:
         tokens = self.tokenizer.tokenize(words)

@@ -12,7 +12,8 @@ from .index import InvertedIndex
 from .post import Post
 from .query import Query
 from .summary import SUMMARY_CHARS, Summary, lead_summary, query_summary
-from .tokenizer import Tokenizer, normalize
+from .phrases import compact, contains_phrase_bytes
+from .tokenizer import Tokenizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,39 +66,17 @@ class SearchPage:
         return max(1, -(-self.total // self.limit)) if self.limit else 1
 
 
-_SPACE_BY_WIDE = re.compile(r" ?([^\x00-\x7f]) ?")
-_LATIN_EDGE = re.compile(r"[a-z0-9]")
-
-
-def compact(text: str) -> str:
-    """Text as phrases are compared: normalized, single spaces, none beside CJK characters."""
-    return _SPACE_BY_WIDE.sub(r"\1", " ".join(normalize(text).split()))
-
-
-def contains_phrase(haystack: str, phrase: str) -> bool:
-    """Whether compacted ``phrase`` occurs in compacted ``haystack`` (Latin ends on word boundaries)."""
-    if not phrase:
-        return True
-    start = haystack.find(phrase)
-    while start != -1:
-        end = start + len(phrase)
-        left_ok = not _LATIN_EDGE.match(phrase[0]) or start == 0 or not _LATIN_EDGE.match(haystack[start - 1])
-        right_ok = not _LATIN_EDGE.match(phrase[-1]) or end == len(haystack) or not _LATIN_EDGE.match(haystack[end])
-        if left_ok and right_ok:
-            return True
-        start = haystack.find(phrase, start + 1)
-    return False
-
-
 def top_indices(keys: list[np.ndarray], k: int) -> np.ndarray:
-    """Indices of the ``k`` largest rows by ``keys`` (first key most significant), in order,
-    found with a partial selection rather than a full sort."""
+    """Indices of the ``k`` largest rows by ``keys`` (first key most significant, then the lower
+    index first), in order. A partial selection on the first key, not a full sort; rows tied
+    with the k-th are all considered, so every page of a listing agrees with the others."""
     n = keys[0].shape[0]
     pool = np.arange(n)
     if k < n:
-        pool = np.argpartition(-keys[0], k - 1)[:k]
-    order = np.lexsort([-key[pool] for key in reversed(keys)])
-    return pool[order]
+        kth = np.partition(keys[0], n - k)[n - k]
+        pool = np.flatnonzero(keys[0] >= kth)
+    order = np.lexsort([pool, *(-key[pool] for key in reversed(keys))])
+    return pool[order[:k]]
 
 
 class Searcher:
@@ -114,9 +93,8 @@ class Searcher:
             post = self._posts[doc] = self.docs.post(doc)
         return post
 
-    def _text(self, doc: int) -> str:
-        post = self._post(doc)
-        return compact(post.title + "\n" + post.body)
+    def _has_phrase(self, doc: int, phrase: str) -> bool:
+        return contains_phrase_bytes(self.docs.text(doc), phrase)
 
     def _docs_with_all(self, tokens: list[str], within: np.ndarray) -> np.ndarray:
         for token in dict.fromkeys(tokens):
@@ -134,7 +112,7 @@ class Searcher:
         target = compact(phrase)
         if len(tokens) == 1 and tokens[0] == target:
             return found
-        return found[[contains_phrase(self._text(int(d)), target) for d in found]] if found.size else found
+        return found[[self._has_phrase(int(d), target) for d in found]] if found.size else found
 
     def _filter(self, query: Query, mask: np.ndarray) -> np.ndarray:
         dates = self.docs.dates
@@ -174,7 +152,7 @@ class Searcher:
         pool = min(cand.shape[0], max(3 * k, 30))
         while True:
             top = top_indices([pre], pool)
-            flags = np.array([contains_phrase(self._text(int(d)), phrase) for d in cand[top]])
+            flags = np.array([self._has_phrase(int(d), phrase) for d in cand[top]])
             final = pre[top] * np.where(flags, 1 + bonus, 1.0)
             order = top_indices([final, self.docs.dates[cand[top]].astype(np.float64)], min(k, pool))
             kth = final[order[-1]] if order.size else 0.0

@@ -4,8 +4,8 @@ A save writes new files under new names, then replaces ``manifest.json`` atomica
 (write, fsync, rename); only then are files the manifest no longer names deleted.
 A process killed mid-save leaves the previous manifest and its files intact. Every
 file's size and CRC-32 are in the manifest and checked on load; any mismatch raises
-:class:`CorruptIndex`. The post blob is append-only: the manifest records how much of
-it is valid, so bytes written past that by an interrupted save are ignored and cut.
+:class:`CorruptIndex`. Blobs (post records, texts) are append-only: the manifest records how
+much of each is valid, so bytes written past that by an interrupted save are ignored and cut.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-BLOB = "posts.jsonl"
 _CHUNK = 1 << 24
 
 
@@ -112,9 +111,9 @@ class IndexDir:
         except ValueError as exc:
             raise CorruptIndex(f"{key}: {exc}") from None
 
-    def blob(self) -> memoryview:
-        """The valid prefix of the append-only post blob."""
-        data, size = self._map("blob")
+    def blob(self, key: str) -> memoryview:
+        """The valid prefix of an append-only blob."""
+        data, size = self._map(key)
         return memoryview(data)[:size]
 
     # ---- writing ----------------------------------------------------------------------------
@@ -150,11 +149,11 @@ class Save:
         payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
         self._write(key, f"{key}.g{self.generation}.json", lambda fh: fh.write(payload))
 
-    def append_blob(self, data: bytes, *, fresh: bool = False) -> None:
-        """Append to the post blob (a new blob file when ``fresh``)."""
-        entry = self.files.get("blob")
+    def append_blob(self, key: str, data: bytes, *, fresh: bool = False) -> None:
+        """Append to an append-only blob (a new file when ``fresh``)."""
+        entry = self.files.get(key)
         if fresh or entry is None:
-            name, size, crc = f"{BLOB}.g{self.generation}", 0, 0
+            name, size, crc = f"{key}.g{self.generation}.bin", 0, 0
         else:
             name, size, crc = entry["name"], int(entry["size"]), int(entry["crc"])
         path = self.dir.path / name
@@ -164,7 +163,7 @@ class Save:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        self.files["blob"] = {"name": name, "size": size + len(data), "crc": zlib.crc32(data, crc)}
+        self.files[key] = {"name": name, "size": size + len(data), "crc": zlib.crc32(data, crc)}
 
     def commit(self, **fields: Any) -> None:
         """Replace the manifest atomically, then delete files it no longer names."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Iterable, Mapping
+
+from .tokenizer import fold_chars
 
 SUMMARY_CHARS = 120
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n+")
@@ -51,18 +52,9 @@ def strip_dateline(text: str) -> str:
     return _DATELINE.sub("", text.lstrip(), count=1).lstrip()
 
 
-def _normalized_chars(text: str) -> str:
-    # One output character per input character so offsets carry over (the tokenizer's folding).
-    out = []
-    for ch in text:
-        n = unicodedata.normalize("NFKC", ch).lower()
-        out.append(n if len(n) == 1 and (n.isalnum() or n == "_") and n != "_" else " ")
-    return "".join(out)
-
-
 def match_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
     """Where the (normalized) terms occur in ``text``; Latin/digit terms only as whole words."""
-    folded = _normalized_chars(text)
+    folded = fold_chars(text)
     spans: list[tuple[int, int]] = []
     for term in {t for t in terms if t}:
         start = folded.find(term)
@@ -119,7 +111,7 @@ def query_summary(
     wanted = {t for t in terms if t}
     covered: list[tuple[float, int, set[str]]] = []
     for i, sentence in enumerate(candidates):
-        folded = _normalized_chars(sentence)
+        folded = fold_chars(sentence)
         found = {t for t in wanted if t in folded}
         if found:
             covered.append((sum(weights.get(t, 1.0) for t in found), i, found))

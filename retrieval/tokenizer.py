@@ -14,6 +14,7 @@ jieba is the fallback and the reference.
 from __future__ import annotations
 
 import hashlib
+import functools
 import logging
 import re
 import unicodedata
@@ -84,6 +85,23 @@ def default_segmenter(user_dict: Path | None) -> Segmenter:
 def normalize(text: str) -> str:
     """NFKC, lower case, and every non-word character turned into a space."""
     return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
+
+
+def _fold_char(ch: str) -> str:
+    n = unicodedata.normalize("NFKC", ch).lower()
+    return n if len(n) == 1 and n.isalnum() else " "
+
+
+@functools.cache
+def _fold_table() -> list[str]:
+    # A list indexed by code point is the fastest table str.translate accepts.
+    return [_fold_char(chr(code)) for code in range(0x10000)]
+
+
+def fold_chars(text: str) -> str:
+    """Character-by-character :func:`normalize`: same length as ``text``, so offsets carry
+    over. (Characters beyond the BMP, rare CJK and emoji, are kept as they are.)"""
+    return text.translate(_fold_table())
 
 
 def load_stopwords(path: Path | None = None) -> frozenset[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from retrieval.archive import ArchiveStats
+
 from .render import Action, Format, Message, render_listing, render_post, render_problem, render_subscriptions
 from .service import PER_PAGE, ArchiveService, Listing, Problem
 from .texts import t
@@ -31,15 +33,33 @@ class Dialog:
             return render_problem(self.fmt, result, who.lang, query)
         return render_listing(self.fmt, result, who.lang)
 
+    @staticmethod
+    def _span(stats: ArchiveStats, lang: str) -> str:
+        if stats.first_date and stats.last_date:
+            return t(lang, "span", first=f"{stats.first_date:%Y-%m-%d}", last=f"{stats.last_date:%Y-%m-%d}")
+        return t(lang, "span_empty")
+
     def start(self, who: Who) -> Message:
-        stats = self.service.archive.stats()
-        span = (
-            t(who.lang, "span", first=f"{stats.first_date:%Y-%m-%d}", last=f"{stats.last_date:%Y-%m-%d}")
-            if stats.first_date and stats.last_date
-            else t(who.lang, "span_empty")
-        )
-        text = t(who.lang, "start", posts=stats.posts, span=span, examples="\n".join(EXAMPLES))
+        with self.service.lock:
+            stats = self.service.archive.stats()
+        text = t(who.lang, "start", posts=stats.posts, span=self._span(stats, who.lang), examples="\n".join(EXAMPLES))
         return Message(self.fmt.text(text))
+
+    def stats(self, who: Who) -> Message:
+        """The admins' /stats."""
+        o = self.service.overview()
+        last = f"{o.last_scan:%Y-%m-%d %H:%M:%S}" if o.last_scan else t(who.lang, "never")
+        text = t(who.lang, "stats", posts=o.archive.posts, span=self._span(o.archive, who.lang),
+                 skipped=len(o.archive.skipped), last_scan=last, scan_seconds=o.scan_seconds, **o.store)
+        return Message(self.fmt.text(text))
+
+    def reloaded(self, who: Who, *, added: int, changed: int, removed: int, sent: int) -> Message:
+        """The admins' /reload answer."""
+        return Message(self.fmt.text(t(who.lang, "reloaded", added=added, changed=changed, removed=removed, sent=sent)))
+
+    def refused(self, who: Who, key: str) -> Message:
+        """A polite no (``admins_only``, ``bot_admins_only``)."""
+        return Message(self.fmt.text(t(who.lang, key)))
 
     def search(self, who: Who, text: str) -> Message:
         return self._listing(self.service.search(text), who, text)

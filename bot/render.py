@@ -6,6 +6,7 @@ callback data, the terminal chat as numbered choices.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -134,10 +135,11 @@ def post_meta(fmt: Format, post: Post, lang: str) -> str:
     return fmt.text(" · ".join(parts))
 
 
-def hit_block(fmt: Format, number: int, hit: Hit, lang: str, summary_limit: int | None = None) -> str:
-    """One result: number, linked title, date and labels, summary with matches marked."""
+def hit_block(fmt: Format, number: int | None, hit: Hit, lang: str, summary_limit: int | None = None) -> str:
+    """One result: number (if any), linked title, date and labels, summary with matches marked."""
     title = fmt.bold(fmt.link(fmt.text(_clip(hit.post.title, TITLE_CHARS)), hit.post.url))
-    return f"{number}. {title}\n{post_meta(fmt, hit.post, lang)}\n{_summary(fmt, hit.summary, summary_limit)}"
+    prefix = f"{number}. " if number is not None else ""
+    return f"{prefix}{title}\n{post_meta(fmt, hit.post, lang)}\n{_summary(fmt, hit.summary, summary_limit)}"
 
 
 def fit_blocks(fmt: Format, lang: str, header: str, blocks: list[str], limit: int = MESSAGE_LIMIT) -> str:
@@ -249,3 +251,34 @@ def render_digest(fmt: Format, items: list[tuple[Post, tuple[str, ...]]], lang: 
     if chunk:
         flush()
     return messages
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One inline-mode result: a unique id (at most 64 bytes), the title and description shown
+    in the list, and the message sent when it is chosen."""
+
+    id: str
+    title: str
+    description: str
+    message: Message
+    url: str | None
+
+
+def _article_id(post_id: str) -> str:
+    if len(post_id.encode("utf-8")) <= 64:
+        return post_id
+    return hashlib.blake2b(post_id.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def render_articles(fmt: Format, listing: Listing, lang: str) -> list[Article]:
+    """Inline-mode results for a page of hits."""
+    articles = []
+    for hit in listing.page.hits:
+        date = f"{hit.post.date:%Y-%m-%d}" if hit.post.date else t(lang, "undated")
+        text = hit_block(fmt, None, hit, lang)
+        articles.append(Article(
+            _article_id(hit.post.id), _clip(hit.post.title, 100) or hit.post.id,
+            _clip(f"{date} · {hit.summary}", 200), Message(text), hit.post.url,
+        ))
+    return articles

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime, timezone
 
 from retrieval import Archive, Post, QueryError, RefreshResult, SearchPage
+from retrieval.archive import ArchiveStats
 from retrieval.dates import DateError, parse_date_range, parse_date_span
 from retrieval.query import MAX_QUERY_CHARS
 
@@ -40,6 +41,16 @@ class Listing:
 class SubscribeResult:
     subscription: Subscription
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """For admins: the archive's numbers, the store's counters, the last scan."""
+
+    archive: ArchiveStats
+    store: dict[str, int]
+    last_scan: datetime | None
+    scan_seconds: float
 
 
 def _problem(exc: QueryError) -> Problem:
@@ -143,6 +154,12 @@ class ArchiveService:
         with self.lock:
             return self.archive.refresh()
 
+    def overview(self) -> Overview:
+        with self.lock:
+            stats = self.archive.stats()
+            last, seconds = self.archive.last_refresh, self.archive.last_refresh_seconds
+        return Overview(stats, self._store().overview(), last, seconds)
+
     # ---- subscriptions ----------------------------------------------------------------------
     def _store(self) -> SubscriberStore:
         if self.store is None:
@@ -160,12 +177,12 @@ class ArchiveService:
             if query.has_terms and not self.archive.tokenizer.tokenize(query.ranked_text) and not query.has_filters:
                 return Problem("no_terms")
         store = self._store()
+        store.upsert_chat(chat_id, chat_type, lang)  # also re-activates a chat that had blocked the bot
         existing = store.find_subscription(chat_id, text)
         if existing is not None:
             return SubscribeResult(existing, False)
         if store.count_subscriptions(chat_id) >= MAX_SUBSCRIPTIONS:
             return Problem("too_many_subs", {"max": MAX_SUBSCRIPTIONS})
-        store.upsert_chat(chat_id, chat_type, lang)
         return SubscribeResult(store.add_subscription(chat_id, text), True)
 
     def subscriptions(self, chat_id: int) -> list[Subscription]:

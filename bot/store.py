@@ -170,9 +170,9 @@ class SubscriberStore:
         )
         return [Subscription(*r) for r in rows]
 
-    def chat_language(self, chat_id: int) -> str:
-        rows = self._query("SELECT language FROM chats WHERE chat_id = ?", (chat_id,))
-        return rows[0][0] if rows else "zh"
+    def chat_languages(self) -> dict[int, str]:
+        """Reply language of every known chat."""
+        return {r[0]: r[1] for r in self._query("SELECT chat_id, language FROM chats")}
 
     def deactivate_chat(self, chat_id: int, reason: str) -> None:
         """The chat blocked the bot or is gone: stop pushing to it and drop what it was owed."""
@@ -220,12 +220,16 @@ class SubscriberStore:
         return out
 
     def mark_sent(self, chat_id: int, post_ids: Iterable[str]) -> None:
+        """Record that Telegram accepted the message carrying these posts (and count them)."""
         now = time.time()
         with self._tx() as db:
-            db.executemany(
-                "UPDATE deliveries SET status = 'sent', sent_at = ? WHERE chat_id = ? AND post_id = ? AND status = 'pending'",
-                ((now, chat_id, p) for p in post_ids),
-            )
+            sent = 0
+            for post_id in post_ids:
+                sent += db.execute(
+                    "UPDATE deliveries SET status = 'sent', sent_at = ? WHERE chat_id = ? AND post_id = ? AND status = 'pending'",
+                    (now, chat_id, post_id),
+                ).rowcount
+            self._add(db, "sent", sent)
 
     def mark_dropped(self, chat_id: int, post_ids: Iterable[str]) -> None:
         with self._tx() as db:
@@ -234,13 +238,17 @@ class SubscriberStore:
                 ((chat_id, p) for p in post_ids),
             )
 
+    @staticmethod
+    def _add(db: sqlite3.Connection, counter: str, by: int) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
+            (f"count:{counter}", str(by), by),
+        )
+
     def bump(self, counter: str, by: int = 1) -> None:
-        """Add to a named counter (pushes sent, failures…)."""
+        """Add to a named counter (failures…)."""
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
-                (f"count:{counter}", str(by), by),
-            )
+            self._add(db, counter, by)
 
     def counter(self, counter: str) -> int:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (f"count:{counter}",))

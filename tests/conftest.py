@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fake_bot_api import FakeBotAPI
+
 FIXTURES = Path(__file__).parent / "fixtures" / "posts"
 
 MALFORMED: dict[str, bytes] = {
@@ -55,3 +57,12 @@ def write_post(directory: Path, name: str, title: str, body: str, date: str | No
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+async def api():
+    """The fake Telegram Bot API server, on a free port of 127.0.0.1."""
+    server = FakeBotAPI()
+    await server.start()
+    yield server
+    await server.stop()

@@ -1,0 +1,171 @@
+"""The new-post push: scan the archive, queue what each subscription matches, deliver it.
+
+A run has two halves. :meth:`Pusher.scan` (in a worker thread) refreshes the archive, finds the
+posts not seen before, matches them against every active subscription and writes, in one
+transaction, "seen" for the posts and a pending delivery per (chat, post). :meth:`Pusher.deliver`
+sends what is pending, marking each delivery sent as soon as Telegram accepted its message.
+A crash at any point therefore leaves each pair either sent and marked, or pending and sent
+on the next run. (The one window left is between Telegram's acknowledgement and the local
+commit that follows it: the Bot API offers no idempotency key to close it.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from telegram import Bot, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from retrieval import Post, Query, QueryError
+
+from .render import HTML, Format, Message, render_digest, render_push
+from .service import ArchiveService
+from .store import Delivery, SubscriberStore, Subscription
+
+log = logging.getLogger(__name__)
+
+#: From this many new posts for one chat, they go out as a digest.
+DIGEST_FROM = 4
+#: Chats served at the same time (the rate limiter paces the actual requests).
+CONCURRENT_CHATS = 32
+#: Bad Request descriptions that mean the chat is gone for good.
+GONE = ("chat not found", "user is deactivated", "group chat was upgraded", "peer_id_invalid", "bot was kicked")
+
+
+@dataclass(slots=True)
+class PushReport:
+    """What one run did."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    baseline: bool = False
+    queued: int = 0
+    sent: int = 0
+    messages: int = 0
+    failed: int = 0
+    deactivated: int = 0
+
+
+def match_subscriptions(subscriptions: list[Subscription], posts: list[Post], service: ArchiveService) -> list[Delivery]:
+    """One delivery per (chat, post) that at least one of the chat's subscriptions matches."""
+    queries: dict[str, Query | None] = {}
+    for sub in subscriptions:
+        if sub.query not in queries:
+            try:
+                queries[sub.query] = service.archive.parse(sub.query)
+            except QueryError as exc:
+                log.warning("subscription %d has an unusable query (%s); skipped", sub.id, exc.code)
+                queries[sub.query] = None
+    deliveries = []
+    for post in posts:
+        matcher = service.archive.matcher(post)
+        verdict = {text: q is not None and matcher.matches(q) for text, q in queries.items()}
+        by_chat: dict[int, list[str]] = {}
+        for sub in subscriptions:
+            if verdict[sub.query]:
+                by_chat.setdefault(sub.chat_id, []).append(sub.query)
+        deliveries += [Delivery(chat, post.id, tuple(found)) for chat, found in by_chat.items()]
+    return deliveries
+
+
+class Pusher:
+    """Runs the push; one run at a time."""
+
+    def __init__(self, service: ArchiveService, fmt: Format = HTML, concurrency: int = CONCURRENT_CHATS) -> None:
+        if service.store is None:
+            raise ValueError("the push needs a subscriber store")
+        self.service, self.store, self.fmt = service, service.store, fmt
+        self.concurrency = concurrency
+        self._running = asyncio.Lock()
+
+    def scan(self, report: PushReport) -> None:
+        """Refresh the archive and queue deliveries for posts not seen before (blocking)."""
+        refreshed = self.service.refresh()
+        report.added, report.changed, report.removed = len(refreshed.added), len(refreshed.changed), len(refreshed.removed)
+        with self.service.lock:
+            ids = self.service.archive.post_ids()
+        if not self.store.has_baseline():
+            self.store.record_new_posts(ids, [], baseline=True)
+            report.baseline = True
+            log.info("push baseline: %d existing posts will not be pushed", len(ids))
+            return
+        new_ids = self.store.unseen(ids)
+        if not new_ids:
+            return
+        with self.service.lock:
+            posts = [p for p in map(self.service.archive.get, new_ids) if p is not None]
+        deliveries = match_subscriptions(self.store.active_subscriptions(), posts, self.service)
+        self.store.record_new_posts(new_ids, deliveries)
+        report.queued = len(deliveries)
+        log.info("%d new posts, %d deliveries queued", len(new_ids), len(deliveries))
+
+    async def run(self, bot: Bot) -> PushReport:
+        """Scan, then deliver everything pending (including what an earlier run left)."""
+        report = PushReport()
+        async with self._running:
+            await asyncio.to_thread(self.scan, report)
+            await self.deliver(bot, report)
+        return report
+
+    async def deliver(self, bot: Bot, report: PushReport) -> None:
+        """Send every pending delivery, chats concurrently (paced by the bot's rate limiter)."""
+        pending, languages = await asyncio.to_thread(lambda: (self.store.pending(), self.store.chat_languages()))
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(chat_id: int, items: list[Delivery]) -> None:
+            async with gate:
+                await self._deliver_chat(bot, chat_id, items, languages.get(chat_id, "zh"), report)
+
+        await asyncio.gather(*(one(chat_id, items) for chat_id, items in pending.items()))
+        if report.sent or report.failed:
+            log.info("push: %d posts in %d messages, %d failures, %d chats deactivated",
+                     report.sent, report.messages, report.failed, report.deactivated)
+
+    def _messages(self, chat_id: int, items: list[Delivery], lang: str) -> list[tuple[Message, list[str], bool]]:
+        with self.service.lock:
+            found = [(self.service.archive.get(d.post_id), d) for d in items]
+        gone = [d.post_id for post, d in found if post is None]
+        if gone:  # removed from the archive before it could be pushed
+            self.store.mark_dropped(chat_id, gone)
+        posts = [(post, d.queries) for post, d in found if post is not None]
+        if len(posts) >= DIGEST_FROM:
+            return [(message, ids, False) for message, ids in render_digest(self.fmt, posts, lang)]
+        return [(render_push(self.fmt, post, queries, lang), [post.id], True) for post, queries in posts]
+
+    async def _deliver_chat(self, bot: Bot, chat_id: int, items: list[Delivery], lang: str, report: PushReport) -> None:
+        messages = await asyncio.to_thread(self._messages, chat_id, items, lang)
+        for message, post_ids, preview in messages:
+            try:
+                await bot.send_message(
+                    chat_id, message.text, parse_mode=ParseMode.HTML,
+                    link_preview_options=LinkPreviewOptions(is_disabled=not preview),
+                )
+            except Forbidden as exc:
+                await self._gone(chat_id, str(exc), report)
+                return
+            except BadRequest as exc:
+                if any(g in str(exc).lower() for g in GONE):
+                    await self._gone(chat_id, str(exc), report)
+                    return
+                log.error("push to chat %d rejected (%s); dropping posts %s", chat_id, exc, post_ids)
+                await asyncio.to_thread(self.store.mark_dropped, chat_id, post_ids)
+                await asyncio.to_thread(self.store.bump, "failed")
+                report.failed += 1
+                continue
+            except TelegramError as exc:  # network trouble, RetryAfter beyond the retries: next run
+                log.warning("push to chat %d failed (%s); will retry next run", chat_id, exc)
+                await asyncio.to_thread(self.store.bump, "failed")
+                report.failed += 1
+                return
+            await asyncio.to_thread(self.store.mark_sent, chat_id, post_ids)
+            report.sent += len(post_ids)
+            report.messages += 1
+
+    async def _gone(self, chat_id: int, reason: str, report: PushReport) -> None:
+        log.info("chat %d blocked the bot or is gone (%s): deactivated", chat_id, reason)
+        await asyncio.to_thread(self.store.deactivate_chat, chat_id, reason)
+        report.deactivated += 1

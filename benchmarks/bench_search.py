@@ -85,8 +85,9 @@ def bench_open(content: Path, index_dir: Path, runs: int) -> tuple[float, int]:
     return statistics.median(seconds), max(rss)
 
 
-def bench_add(archive: Archive, content: Path, donors: list[Path], count: int, runs: int) -> float:
-    """Median time of a refresh that picks up ``count`` new post files (removed again after)."""
+def bench_add(archive: Archive, content: Path, donors: list[Path], count: int, runs: int, full: bool) -> float:
+    """Median time of a refresh (quick or full scan) that picks up ``count`` new post files
+    (removed again after)."""
     extra = content / "zz-bench-added"
     times = []
     try:
@@ -97,7 +98,7 @@ def bench_add(archive: Archive, content: Path, donors: list[Path], count: int, r
                 text = with_fresh_id(donor.read_text(encoding="utf-8"), f"added-{run}-{i}")
                 (extra / f"{run}-{i}-{donor.name}").write_text(text, encoding="utf-8")
             started = time.perf_counter()
-            result = archive.refresh()
+            result = archive.refresh(full=full)
             times.append(time.perf_counter() - started)
             assert len(result.added) == count, (len(result.added), result.skipped)
             shutil.rmtree(extra)
@@ -158,7 +159,7 @@ class Reference:
 
 def ours_scores_only(archive: Archive, tokens: list[str], mask: np.ndarray | None) -> np.ndarray:
     """Our index without parsing, re-rank or summaries: postings → scores → top k."""
-    hits = archive.index.score(tokens)
+    hits = archive.index.score(tokens, titles=False)
     matched = hits.matched if mask is None else hits.matched & mask
     cand = np.flatnonzero(matched)
     if cand.shape[0] <= K:
@@ -244,8 +245,9 @@ def main() -> None:
         index_mb = dir_size(index_dir) / 1e6
         open_s, rss = bench_open(content, index_dir, args.open_runs)
         donors = post_files(content)[:200]
-        add1 = bench_add(archive, content, donors, 1, 7)
-        add100 = bench_add(archive, content, donors, 100, 3)
+        add1 = bench_add(archive, content, donors, 1, 7, full=False)
+        add1_full = bench_add(archive, content, donors, 1, 7, full=True)
+        add100 = bench_add(archive, content, donors, 100, 3, full=False)
         print("  building rank-bm25 and bm25s on the same tokens ...", flush=True)
         ref = Reference(archive)
 
@@ -274,8 +276,9 @@ def main() -> None:
     print(row("index size on disk", f"{index_mb:.0f} MB"))
     print(row("open persisted index (median)", f"{open_s:.2f} s", "<= 2 s", open_s <= 2))
     print(row("resident memory after open", f"{rss / 2**20:.0f} MB", "<= 1024 MB", rss <= 2**30))
-    print(row("refresh after adding 1 post", f"{add1 * 1000:.0f} ms", "<= 200 ms", add1 <= 0.2))
-    print(row("refresh after adding 100 posts", f"{add100 * 1000:.0f} ms"))
+    print(row("refresh +1 post (quick scan)", f"{add1 * 1000:.0f} ms", "<= 200 ms", add1 <= 0.2))
+    print(row("refresh +1 post (full scan)", f"{add1_full * 1000:.0f} ms"))
+    print(row("refresh +100 posts (quick scan)", f"{add100 * 1000:.0f} ms"))
     print(row("rank-bm25 BM25Okapi build", f"{ref.okapi_build:.1f} s"))
     print(row("bm25s index build", f"{ref.bm25s_build:.1f} s"))
     print(row("top-10 agreement with rank-bm25", f"{agree}/{total}", "100%", agree == total))
@@ -293,7 +296,11 @@ def main() -> None:
     per_query = np.median(okapi / full)
     print(f"\nper-query speed-up of ours (with summaries) over rank-bm25: median {per_query:.0f}x, "
           f"min {np.min(okapi / full):.0f}x")
-    targets = [("p50 with summaries <= 5 ms", p50(full) <= 5), (">= 100x rank-bm25 (p50)", base / p50(full) >= 100)]
+    targets = [
+        ("p50 with summaries <= 5 ms", p50(full) <= 5),
+        (">= 100x rank-bm25 (p50), same work: scores + top-10", base / p50(bare) >= 100),
+        (">= 100x rank-bm25 (p50), with parsing, re-rank and summaries", base / p50(full) >= 100),
+    ]
     for label, ok in targets:
         print(f"{label}: {'ok' if ok else 'MISSED'}")
 

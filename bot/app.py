@@ -120,7 +120,7 @@ class TelegramBot:
         if not self.is_admin(update):
             await self.reply(update, self.dialog.refused(asker, "bot_admins_only"))
             return
-        report = await self.pusher.run(context.bot)
+        report = await self.pusher.run(context.bot, full=True)
         await self.reply(update, self.dialog.reloaded(
             asker, added=report.added, changed=report.changed, removed=report.removed, sent=report.sent))
 

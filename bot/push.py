@@ -82,9 +82,10 @@ class Pusher:
         self.concurrency = concurrency
         self._running = asyncio.Lock()
 
-    def scan(self, report: PushReport) -> None:
-        """Refresh the archive and queue deliveries for posts not seen before (blocking)."""
-        refreshed = self.service.refresh()
+    def scan(self, report: PushReport, full: bool = False) -> None:
+        """Refresh the archive (a quick scan unless ``full``) and queue deliveries for posts
+        not seen before (blocking)."""
+        refreshed = self.service.refresh(full)
         report.added, report.changed, report.removed = len(refreshed.added), len(refreshed.changed), len(refreshed.removed)
         with self.service.lock:
             ids = self.service.archive.post_ids()
@@ -103,11 +104,11 @@ class Pusher:
         report.queued = len(deliveries)
         log.info("%d new posts, %d deliveries queued", len(new_ids), len(deliveries))
 
-    async def run(self, bot: Bot) -> PushReport:
+    async def run(self, bot: Bot, full: bool = False) -> PushReport:
         """Scan, then deliver everything pending (including what an earlier run left)."""
         report = PushReport()
         async with self._running:
-            await asyncio.to_thread(self.scan, report)
+            await asyncio.to_thread(self.scan, report, full)
             await self.deliver(bot, report)
         return report
 

@@ -149,10 +149,10 @@ class ArchiveService:
             post = self.archive.get(post_id.strip())
         return post if post is not None else Problem("not_found")
 
-    def refresh(self) -> RefreshResult:
-        """Sync the archive with its files (runs under the lock)."""
+    def refresh(self, full: bool = True) -> RefreshResult:
+        """Sync the archive with its files (runs under the lock); ``full=False``: a quick scan."""
         with self.lock:
-            return self.archive.refresh()
+            return self.archive.refresh(full=full)
 
     def overview(self) -> Overview:
         with self.lock:

@@ -16,11 +16,11 @@ from .bm25 import BM25Params
 from .dates import DEFAULT_TIMEZONE, timezone
 from .docstore import UNDATED, DocStore, Records
 from .index import InvertedIndex
-from .loader import discover
 from .matching import PostMatcher
 from .post import Post
 from .postings import Segment
 from .query import Query, parse_query
+from .scan import ContentScanner
 from .search import Ranking, SearchPage, Searcher
 from .storage import CorruptIndex, IndexDir
 
@@ -102,6 +102,7 @@ class Archive:
         self.settle_seconds = settle_seconds
         self.workers = workers
         self._dir = IndexDir(index_dir) if index_dir is not None else None
+        self._scanner = ContentScanner(content_dir)
         self.index = InvertedIndex()
         self.docs = DocStore()
         self.files: dict[str, FileEntry] = {}
@@ -196,7 +197,7 @@ class Archive:
 
     def bm25_scores(self, tokens: list[str]) -> dict[str, float]:
         """Plain BM25Okapi score of every post for the given tokens (no re-rank, no filters)."""
-        scores = self.index.score(tokens).scores
+        scores = self.index.score(tokens, titles=False).scores
         return {pid: float(scores[doc]) for pid, doc in self.ids.items()}
 
     def doc_tokens(self, post: Post) -> list[str]:
@@ -231,14 +232,17 @@ class Archive:
         self._save(full=True)
         log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for e in self.files.values() if e.reason))
 
-    def refresh(self, progress: ProgressCallback | None = None, *, save: bool = True) -> RefreshResult:
+    def refresh(self, progress: ProgressCallback | None = None, *, save: bool = True, full: bool = True) -> RefreshResult:
         """Sync with the content directory: index added and changed files, drop removed ones.
 
-        Unchanged files (same size and mtime, or same content hash) are not read again.
+        Unchanged files (same size and mtime, or same content hash) are not read again. With
+        ``full=False`` the scan is quick (directories whose time has not changed are not
+        re-listed, see :mod:`retrieval.scan`), so an edit in place may wait for the next full
+        scan, done at least every ten minutes.
         """
         started = time.monotonic()
         result = RefreshResult()
-        on_disk = discover(self.content_dir)
+        on_disk = self._scanner.scan(full)
         now_ns = time.time_ns()
         settle_ns = int(self.settle_seconds * 1e9)
         jobs: list[tuple[Path, str]] = []

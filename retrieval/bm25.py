@@ -45,6 +45,11 @@ def length_norms(doc_len: np.ndarray, avgdl: float, params: BM25Params) -> np.nd
 
 
 def term_scores(idf: float, tfs: np.ndarray, norms: np.ndarray, params: BM25Params) -> np.ndarray:
-    """One term's contribution to each posting's document."""
+    """One term's contribution to each posting's document: ``idf * tf * (k1 + 1) / (tf + norm)``.
+    ``norms`` (the postings' documents' length norms, a fresh array) is overwritten."""
     tf = tfs.astype(np.float64)
-    return idf * (tf * (params.k1 + 1) / (tf + norms))
+    norms += tf
+    tf *= params.k1 + 1
+    tf /= norms
+    tf *= idf
+    return tf

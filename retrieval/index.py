@@ -102,7 +102,10 @@ class InvertedIndex:
     def add(self, terms: DocTerms) -> int:
         """Queue a document for the delta segment; returns its number. Call :meth:`commit` after."""
         doc = self.n_docs
-        ids = np.fromiter((self._term_id(t) for t in terms.terms), np.int64, len(terms.terms))
+        vocab, known = self.vocab, len(self.terms)
+        ids = np.array([vocab.setdefault(t, len(vocab)) for t in terms.terms], np.int64)
+        if len(vocab) > known:  # new terms got the next ids, in order
+            self.terms += [t for t, i in zip(terms.terms, ids.tolist()) if i >= known]
         self._pending.append(
             (ids, np.full(ids.shape[0], doc, np.int64), np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_))
         )
@@ -112,13 +115,6 @@ class InvertedIndex:
     def remove(self, doc: int) -> None:
         """Mark a document dead; its postings stay until the next merge."""
         self.live[doc] = False
-
-    def _term_id(self, term: str) -> int:
-        tid = self.vocab.get(term)
-        if tid is None:
-            tid = self.vocab[term] = len(self.terms)
-            self.terms.append(term)
-        return tid
 
     def commit(self) -> bool:
         """Fold queued documents into the delta segment and refresh statistics.
@@ -175,14 +171,15 @@ class InvertedIndex:
         docs = np.concatenate([d for d, _, _ in self.postings(term)])
         return docs[self.live[docs]]
 
-    def score(self, tokens: list[str]) -> TermHits:
-        """BM25Okapi of every document for the query tokens (dense arrays, zero where unmatched).
+    def score(self, tokens: list[str], titles: bool = True) -> TermHits:
+        """BM25Okapi of every document for the query tokens (dense arrays, zero where unmatched),
+        and with ``titles`` the idf mass each document's title matches (for the re-rank).
 
         Only the query terms' postings are read.
         """
         n = self.n_docs
         scores = np.zeros(n, np.float64)
-        title_idf = np.zeros(n, np.float64)
+        title_idf = np.zeros(n if titles else 0, np.float64)
         matched = np.zeros(n, np.bool_)
         query_idf = 0.0
         for term, count in self.term_ids(tokens).items():
@@ -194,7 +191,7 @@ class InvertedIndex:
                 contrib = term_scores(idf, tfs, self.norms[docs], self.params)
                 scores[docs] += contrib * count if count > 1 else contrib
                 matched[docs] = True
-                title_docs = docs[flags]
-                title_idf[title_docs] += max(idf, 0.0)
+                if titles:
+                    title_idf[docs[flags]] += max(idf, 0.0)
         matched &= self.live
         return TermHits(scores, title_idf, matched, query_idf)

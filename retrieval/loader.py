@@ -1,15 +1,13 @@
-"""Reading post files: discovery, parsing with python-frontmatter, and reasons for skipping."""
+"""Reading post files: parsing with python-frontmatter, and reasons for skipping."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import stat
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
-from typing import NamedTuple
 
 import frontmatter
 import yaml
@@ -20,7 +18,6 @@ from .post import Post
 
 log = logging.getLogger(__name__)
 
-POST_SUFFIXES = (".md", ".markdown", ".txt")
 MAX_POST_BYTES = 5 * 1024 * 1024
 _URL_KEYS = ("url", "link", "source", "permalink")
 _YAML = frontmatter.YAMLHandler()
@@ -40,43 +37,6 @@ class ParsedPost:
 
     post: Post
     warnings: list[str] = field(default_factory=list)
-
-
-class FileStat(NamedTuple):
-    """A post file found on disk: where it is, its size and modification time."""
-
-    path: str
-    size: int
-    mtime_ns: int
-
-
-def discover(content_dir: Path) -> dict[str, FileStat]:
-    """Every post file below ``content_dir``, recursively (hidden entries skipped), by its
-    relative ``/``-separated name, with its stat."""
-    found: dict[str, FileStat] = {}
-    stack = [(str(content_dir), "")]
-    while stack:
-        directory, prefix = stack.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            log.warning("cannot list %s: %s", directory, exc.strerror or exc)
-            continue
-        for entry in entries:
-            name = entry.name
-            if name[0] == ".":
-                continue
-            try:
-                if entry.is_dir():
-                    stack.append((entry.path, f"{prefix}{name}/"))
-                elif name.lower().endswith(POST_SUFFIXES):
-                    st = entry.stat()
-                    if not stat.S_ISREG(st.st_mode):
-                        continue
-                    found[prefix + name] = FileStat(entry.path, st.st_size, st.st_mtime_ns)
-            except OSError:
-                continue  # vanished while we looked
-    return found
 
 
 def relative_name(path: Path, content_dir: Path) -> str:

@@ -166,7 +166,7 @@ class Searcher:
         limit, offset = max(1, limit), max(0, offset)
         tokens = self.tokenizer.tokenize(query.ranked_text) if query.has_terms else []
         if query.has_terms:
-            hits = self.index.score(tokens)
+            hits = self.index.score(tokens, titles=self.ranking.enabled)
             mask = hits.matched
         else:
             mask = self.index.live.copy()

@@ -22,7 +22,7 @@ class Ranking:
     where ``t`` is the share of the query's idf found in the title and ``p`` is 1 when the query's
     words appear as one contiguous phrase. Values were tuned with ``benchmarks/bench_quality.py``."""
 
-    title_boost: float = 0.5
+    title_boost: float = 1.0
     phrase_bonus: float = 0.25
     enabled: bool = True
 

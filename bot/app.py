@@ -230,8 +230,7 @@ class TelegramBot:
 
     # ---- wiring -----------------------------------------------------------------------------
     def register(self, app: Application) -> None:
-        names = ("start", "help", "search", "range", "latest", "post", "subscribe", "subscriptions", "unsubscribe")
-        for name in names:
+        for name in ("start", *MENU):
             app.add_handler(CommandHandler(name, self.command(name)))
         app.add_handler(CommandHandler("reload", self.on_reload))
         app.add_handler(CommandHandler("stats", self.on_stats))

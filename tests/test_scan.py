@@ -16,6 +16,15 @@ def age(root: Path) -> None:
         os.utime(path, (OLD, OLD))
 
 
+def aged_post(root: Path, rel: str = "a/one.md") -> Path:
+    """One post in an archive whose times are all old."""
+    post = root / rel
+    post.parent.mkdir(parents=True, exist_ok=True)
+    post.write_text("x")
+    age(root)
+    return post
+
+
 def test_quick_scans_see_additions_and_removals(tmp_path: Path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "one.md").write_text("x")
@@ -35,10 +44,7 @@ def test_quick_scans_see_additions_and_removals(tmp_path: Path):
 
 
 def test_edits_in_place_wait_for_a_full_scan_unless_recent(tmp_path: Path):
-    (tmp_path / "a").mkdir()
-    post = tmp_path / "a" / "one.md"
-    post.write_text("x")
-    age(tmp_path)
+    post = aged_post(tmp_path)
     scanner = ContentScanner(tmp_path)
     before = scanner.scan()["a/one.md"]
     post.write_text("longer")
@@ -48,10 +54,7 @@ def test_edits_in_place_wait_for_a_full_scan_unless_recent(tmp_path: Path):
 
 
 def test_a_directory_with_a_file_being_written_is_listed_again(tmp_path: Path):
-    (tmp_path / "a").mkdir()
-    post = tmp_path / "a" / "one.md"
-    post.write_text("x")
-    age(tmp_path)
+    aged_post(tmp_path)
     scanner = ContentScanner(tmp_path)
     scanner.scan()
     (tmp_path / "a" / "new.md").write_text("half")  # the directory changes now: racy
@@ -61,9 +64,7 @@ def test_a_directory_with_a_file_being_written_is_listed_again(tmp_path: Path):
 
 
 def test_full_scans_come_by_themselves(tmp_path: Path):
-    post = tmp_path / "one.md"
-    post.write_text("x")
-    age(tmp_path)
+    post = aged_post(tmp_path, "one.md")
     scanner = ContentScanner(tmp_path, full_every=0)
     scanner.scan()
     post.write_text("edited")

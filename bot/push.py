@@ -163,6 +163,7 @@ class Pusher:
                 report.failed += 1
                 return
             await asyncio.to_thread(self.store.mark_sent, chat_id, post_ids)
+            log.debug("pushed %s to chat %d", ", ".join(post_ids), chat_id)
             report.sent += len(post_ids)
             report.messages += 1
 

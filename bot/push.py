@@ -23,7 +23,7 @@ from retrieval import Post, Query, QueryError
 
 from .render import HTML, Format, Message, render_digest, render_push
 from .service import ArchiveService
-from .store import Delivery, SubscriberStore, Subscription
+from .store import Delivery, Subscription
 
 log = logging.getLogger(__name__)
 

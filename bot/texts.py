@@ -18,7 +18,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "results_header": {"zh": "🔎 {query}：共 {total} 条结果", "en": "🔎 {query}: {total} results"},
     "range_header": {"zh": "📅 {query}：共 {total} 篇", "en": "📅 {query}: {total} posts"},
     "latest_header": {"zh": "🆕 最新文章", "en": "🆕 Latest posts"},
-    "page_of": {"zh": "第 {page}/{pages} 页", "en": "page {page}/{pages}"},
     "no_results": {
         "zh": "没有找到与“{query}”相关的文章。\n试试：减少关键词、换个说法，或去掉日期/标签限制。",
         "en": "Nothing found for “{query}”.\nTry fewer or other words, or remove the date/tag filter.",

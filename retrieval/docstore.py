@@ -149,7 +149,7 @@ class DocStore:
         renumber = np.full(len(self), -1, np.int64)
         renumber[live] = np.arange(int(live.sum()))
         store = DocStore()
-        for doc in np.flatnonzero(live):
-            store.append(self.post(int(doc)))
+        for doc in np.flatnonzero(live).tolist():
+            store.append(self.post(doc), self.text(doc))
         store.flush()
         return store, renumber

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -37,11 +36,6 @@ class ParsedPost:
 
     post: Post
     warnings: list[str] = field(default_factory=list)
-
-
-def relative_name(path: Path, content_dir: Path) -> str:
-    """The path as stored in the index: relative to the content directory, with ``/``."""
-    return path.relative_to(content_dir).as_posix()
 
 
 def _decode(data: bytes) -> str:
@@ -137,12 +131,3 @@ def parse_post(data: bytes, rel_path: str, tz: tzinfo) -> ParsedPost:
         categories=_labels(meta, "categories", warnings),
     )
     return ParsedPost(post, warnings)
-
-
-def read_post(path: Path, content_dir: Path, tz: tzinfo) -> ParsedPost:
-    """Read and parse one file; unreadable files raise :class:`MalformedPost` too."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MalformedPost(f"cannot read: {exc.strerror or exc}") from None
-    return parse_post(data, relative_name(path, content_dir), tz)

@@ -21,7 +21,7 @@ import unicodedata
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +144,6 @@ class Tokenizer:
             for tok in self.segmenter.cut_for_search(normalize(text))
             if tok != " " and not tok.isspace() and tok not in stop
         ]
-
-    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
-        """``tokenize`` over several texts."""
-        return [self.tokenize(t) for t in texts]
 
     @cached_property
     def fingerprint(self) -> str:

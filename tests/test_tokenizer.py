@@ -1,9 +1,6 @@
 """Tokenization: normalization, search-mode granularity, stop words, and rjieba == jieba."""
 
-import os
 from pathlib import Path
-
-import pytest
 
 from retrieval.tokenizer import JiebaSegmenter, RjiebaSegmenter, Tokenizer
 
@@ -30,7 +27,6 @@ def _texts() -> list[str]:
 
 
 def test_rjieba_yields_jiebas_tokens():
-    from retrieval.archive import Archive  # noqa: F401  (same import path as the index)
     from retrieval.markup import plain_text
 
     fast = Tokenizer(segmenter=RjiebaSegmenter())

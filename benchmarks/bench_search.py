@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import DEFAULT_TARBALL, REPO, content_of_size, post_files, with_fresh_id  # noqa: E402
 
 from retrieval import Archive  # noqa: E402
-from retrieval.docstore import UNDATED, epoch  # noqa: E402
 from retrieval.search import NO_RERANK  # noqa: E402
 
 QUERIES = Path(__file__).with_name("queries.txt")
@@ -116,9 +115,9 @@ class Reference:
         from rank_bm25 import BM25Okapi
 
         self.ids = archive.post_ids()
-        posts = [archive.get(pid) for pid in self.ids]
-        corpus = [archive.doc_tokens(p) for p in posts]  # type: ignore[arg-type]
-        self.dates = np.array([p.date.timestamp() if p.date else np.nan for p in posts])  # type: ignore[union-attr]
+        self.docs = np.array([archive.ids[pid] for pid in self.ids])  # our document number of each
+        self.position = {pid: i for i, pid in enumerate(self.ids)}
+        corpus = [archive.doc_tokens(archive.get(pid)) for pid in self.ids]  # type: ignore[arg-type]
         started = time.perf_counter()
         self.okapi = BM25Okapi(corpus)
         self.okapi_build = time.perf_counter() - started
@@ -134,15 +133,9 @@ class Reference:
         self.bm25s_build = time.perf_counter() - started
         return retriever
 
-    def mask(self, query) -> np.ndarray | None:
-        if query.dates.unbounded:
-            return None
-        keep = ~np.isnan(self.dates)
-        if query.dates.start is not None:
-            keep &= self.dates >= epoch(query.dates.start)
-        if query.dates.end is not None:
-            keep &= self.dates < epoch(query.dates.end)
-        return keep
+    def mask(self, ours: np.ndarray | None) -> np.ndarray | None:
+        """Our per-document mask in this corpus's order."""
+        return None if ours is None else ours[self.docs]
 
     def okapi_top(self, tokens: list[str], mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         scores = self.okapi.get_scores(tokens)
@@ -168,15 +161,7 @@ def ours_scores_only(archive: Archive, tokens: list[str], mask: np.ndarray | Non
 
 
 def our_mask(archive: Archive, query) -> np.ndarray | None:
-    if query.dates.unbounded:
-        return None
-    dates = archive.docs.dates
-    keep = dates != UNDATED
-    if query.dates.start is not None:
-        keep &= dates >= epoch(query.dates.start)
-    if query.dates.end is not None:
-        keep &= dates < epoch(query.dates.end)
-    return keep
+    return None if query.dates.unbounded else archive.docs.in_range(query.dates)
 
 
 def agreement(archive: Archive, ref: Reference, queries: list[str]) -> tuple[int, int]:
@@ -188,14 +173,13 @@ def agreement(archive: Archive, ref: Reference, queries: list[str]) -> tuple[int
             query = archive.parse(text.replace('"', " "))
             tokens = archive.tokenizer.tokenize(query.ranked_text)
             ours = archive.search(query, limit=K)
-            top, scores = ref.okapi_top(tokens, ref.mask(query))
+            top, scores = ref.okapi_top(tokens, ref.mask(our_mask(archive, query)))
             theirs = sorted((float(scores[i]) for i in top if scores[i] > 0 and np.isfinite(scores[i])), reverse=True)
             mine = [h.score for h in ours.hits]
             if len(mine) != len(theirs) or not np.allclose(mine, theirs, rtol=0, atol=1e-9):
                 print(f"  top-10 differs for {text!r}", flush=True)
                 continue
-            position = {pid: i for i, pid in enumerate(ref.ids)}
-            if all(abs(float(scores[position[h.post.id]]) - h.score) <= 1e-9 for h in ours.hits):
+            if all(abs(float(scores[ref.position[h.post.id]]) - h.score) <= 1e-9 for h in ours.hits):
                 agree += 1
             else:
                 print(f"  top-10 scores disagree for {text!r}", flush=True)
@@ -253,8 +237,8 @@ def main() -> None:
 
         parsed = [archive.parse(q) for q in queries]
         tokens = [archive.tokenizer.tokenize(q.ranked_text) for q in parsed]
-        ref_masks = [ref.mask(q) for q in parsed]
         own_masks = [our_mask(archive, q) for q in parsed]
+        ref_masks = [ref.mask(m) for m in own_masks]
         idx = list(range(len(queries)))
         print("  timing queries ...", flush=True)
         full = latencies(lambda i: archive.search(queries[i], limit=K), idx, args.repeats)

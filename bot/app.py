@@ -117,23 +117,23 @@ class TelegramBot:
 
     async def on_reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         asker = who(update)
-        if not self.is_admin(update):
-            await self.reply(update, self.dialog.refused(asker, "bot_admins_only"))
+        if not await self.admin_only(update):
             return
         report = await self.pusher.run(context.bot, full=True)
         await self.reply(update, self.dialog.reloaded(
             asker, added=report.added, changed=report.changed, removed=report.removed, sent=report.sent))
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        asker = who(update)
-        if not self.is_admin(update):
-            await self.reply(update, self.dialog.refused(asker, "bot_admins_only"))
-            return
-        await self.reply(update, await asyncio.to_thread(self.dialog.stats, asker))
+        if await self.admin_only(update):
+            await self.reply(update, await asyncio.to_thread(self.dialog.stats, who(update)))
 
-    def is_admin(self, update: Update) -> bool:
+    async def admin_only(self, update: Update) -> bool:
+        """True for the bot's admins; anyone else is told no."""
         user = update.effective_user
-        return user is not None and user.id in self.settings.admin_ids
+        if user is not None and user.id in self.settings.admin_ids:
+            return True
+        await self.reply(update, self.dialog.refused(who(update), "bot_admins_only"))
+        return False
 
     async def may_manage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         """Private chats manage themselves; in groups only administrators may."""

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .dates import DateRange
 from .phrases import text_of
 from .post import Post
 
@@ -123,6 +124,15 @@ class DocStore:
     def text(self, doc: int) -> bytes:
         """Document ``doc``'s compacted title and body, UTF-8 (see :func:`~retrieval.phrases.text_of`)."""
         return self.texts[doc]
+
+    def in_range(self, dates: DateRange) -> np.ndarray:
+        """Per document: dated, and within ``dates``."""
+        keep = self.dates != UNDATED
+        if dates.start is not None:
+            keep &= self.dates >= epoch(dates.start)
+        if dates.end is not None:
+            keep &= self.dates < epoch(dates.end)
+        return keep
 
     def docs_with_label(self, kind: str, label: str) -> np.ndarray:
         """Documents tagged (``kind='tags'``) or filed (``'categories'``) under ``label``."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .docstore import UNDATED, DocStore, epoch
+from .docstore import DocStore
 from .index import InvertedIndex
 from .post import Post
 from .query import Query
@@ -115,13 +115,8 @@ class Searcher:
         return found[[self._has_phrase(int(d), target) for d in found]] if found.size else found
 
     def _filter(self, query: Query, mask: np.ndarray) -> np.ndarray:
-        dates = self.docs.dates
         if not query.dates.unbounded:
-            mask &= dates != UNDATED
-            if query.dates.start is not None:
-                mask &= dates >= epoch(query.dates.start)
-            if query.dates.end is not None:
-                mask &= dates < epoch(query.dates.end)
+            mask &= self.docs.in_range(query.dates)
         for kind, labels in (("tags", query.tags), ("categories", query.categories)):
             for label in labels:
                 allowed = np.zeros_like(mask)

@@ -9,6 +9,7 @@ import secrets
 from typing import Awaitable, Callable
 
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -19,7 +20,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -38,7 +39,7 @@ from .dialog import Dialog, Who
 from .push import Pusher
 from .ratelimit import ChatRateLimiter
 from .render import HTML, Message, PlainFormat, render_articles, render_problem
-from .service import ArchiveService, Problem
+from .service import ArchiveService, Problem, user_number
 from .settings import Settings
 from .texts import language, t
 
@@ -51,6 +52,8 @@ MANAGING = ("subscribe", "unsubscribe")
 INLINE_CACHE_SECONDS = 30
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 PUSH_JOB = "push"
+#: The longest wait between two attempts to reach the Bot API at start-up (seconds).
+MAX_CONNECT_DELAY = 60.0
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
@@ -187,7 +190,7 @@ class TelegramBot:
         inline = update.inline_query
         assert inline is not None
         lang = language(inline.from_user.language_code)
-        offset = int(inline.offset) if inline.offset.isdigit() else 0
+        offset = user_number(inline.offset) or 0
         result = await asyncio.to_thread(self.service.inline, inline.query, offset)
         if isinstance(result, Problem):
             hint = render_problem(PlainFormat(), result, lang, inline.query).text
@@ -278,9 +281,31 @@ def build_application(settings: Settings, service: ArchiveService, rate_limiter:
     return app
 
 
+async def reach_api(settings: Settings, first_delay: float = 1.0, max_delay: float = MAX_CONNECT_DELAY) -> None:
+    """Wait until the Bot API answers ``getMe``, retrying with exponential backoff and one log
+    line per failure; an invalid token ends the wait with :class:`InvalidToken`."""
+    where = settings.api_base_url or "https://api.telegram.org"
+    delay = first_delay
+    while True:
+        try:
+            base = (settings.api_base_url or "https://api.telegram.org/bot").rstrip("/")
+            async with Bot(settings.token or "", base_url=base) as bot:
+                me = bot.bot
+            log.info("connected to the Bot API as @%s", me.username)
+            return
+        except InvalidToken:
+            raise
+        except (NetworkError, TimedOut) as exc:
+            log.warning("cannot reach the Telegram Bot API at %s (%s); retrying in %.0f s", where, exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(max_delay, delay * 2)
+
+
 def run_bot(settings: Settings, service: ArchiveService, webhook_url: str | None = None,
             listen: str = "0.0.0.0", port: int = 8443) -> None:
-    """Run until interrupted: long polling, or a webhook when ``webhook_url`` is given."""
+    """Run until interrupted: long polling, or a webhook when ``webhook_url`` is given.
+    Waits (retrying) until the Bot API can be reached first."""
+    asyncio.run(reach_api(settings))
     app = build_application(settings, service)
     if webhook_url:
         log.info("starting with a webhook at %s (listening on %s:%d)", webhook_url, listen, port)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from .render import Action
+from .service import user_number
 from .store import SubscriberStore
 
 MAX_BYTES = 64
@@ -56,9 +57,9 @@ class CallbackCodec:
         kind = KINDS.get(code)
         if kind is None or len(args) != ARITY[kind]:
             return None
-        if kind == "page" and not (args[0] in ("search", "range", "latest") and args[2].isdigit() and args[1]):
+        if kind == "page" and not (args[0] in ("search", "range", "latest") and user_number(args[2]) and args[1]):
             return None
-        if kind == "unsub" and not args[0].isdigit():
+        if kind == "unsub" and user_number(args[0]) is None:
             return None
         if kind == "post" and not args[0]:
             return None

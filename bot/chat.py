@@ -8,7 +8,7 @@ from typing import TextIO
 
 from .dialog import Dialog, Who
 from .render import Action, Message, PlainFormat
-from .service import ArchiveService
+from .service import ArchiveService, user_number
 
 PROMPT = "> "
 HELP = "Commands: /search QUERY, /range FROM TO [QUERY], /latest [N], /post ID, /help, /quit. A plain line searches; a number presses a button."
@@ -48,8 +48,8 @@ def run_chat(service: ArchiveService, lang: str = "zh", stdin: TextIO = sys.stdi
             continue
         if line in ("/quit", "/exit", "q"):
             break
-        if line.isdigit() and actions:
-            choice = int(line)
+        choice = user_number(line)
+        if choice is not None and actions:
             if not 1 <= choice <= len(actions):
                 print(f"Choose 1–{len(actions)}.", file=out)
                 continue

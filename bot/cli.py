@@ -28,6 +28,16 @@ What works without a token, on the archive in {content} ({posts} posts):
 """
 
 
+#: How each command uses the persisted index: the bot and ``index`` maintain it (waiting for
+#: another writer to finish); lookups write when nobody else does, else read it as it is.
+ACCESS = {"run": "write", "index": "write"}
+
+
+def _waiting(holder: str) -> None:
+    print(f"archive-bot: the index is being written by {holder}; waiting for it to finish "
+          "(Ctrl-C to give up)…", file=sys.stderr, flush=True)
+
+
 def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool = False):
     from retrieval import Archive
 
@@ -48,6 +58,7 @@ def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool =
         archive = Archive.open(
             content, index_dir, tz=settings.timezone, user_dict=settings.user_dict,
             rebuild=getattr(args, "rebuild", False), progress=callback,
+            access=ACCESS.get(args.command, "auto"), on_wait=_waiting,
         )
     finally:
         if bar is not None:
@@ -96,10 +107,12 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     archive = _open_archive(settings, args)
     s = archive.stats()
     span = f"{s.first_date:%Y-%m-%d} .. {s.last_date:%Y-%m-%d}" if s.first_date and s.last_date else "-"
+    from .render import printable
+
     print(f"posts:      {s.posts}\ndate span:  {span}\nundated:    {s.undated}\nterms:      {s.terms}")
     print(f"skipped:    {len(s.skipped)} files")
     for rel, reason in s.skipped.items():
-        print(f"  {rel}: {reason}")
+        print(printable(f"  {rel}: {reason}"))
     return 0
 
 
@@ -133,6 +146,19 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_LIMIT = 100
+
+
+def _limit(raw: str) -> int:
+    """``--limit``: a whole number of results from 1 to :data:`MAX_LIMIT`."""
+    from .service import user_number
+
+    value = user_number(raw)
+    if value is None or not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_LIMIT}, not {raw!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archive-bot", description="Search an archive of Chinese news posts; serve it as a Telegram bot.")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: LOG_LEVEL or WARNING; INFO for run)")
@@ -152,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_chat)
     p = with_content(sub.add_parser("search", help="search from the terminal"))
     p.add_argument("query", nargs="+")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=_limit, default=10, help=f"results to show (1-{MAX_LIMIT}, default 10)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit")
     p.add_argument("--no-index", action="store_true", help="do not read or write the persisted index")
     p.set_defaults(func=cmd_search)
@@ -173,11 +199,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     level = args.log_level or os.environ.get("LOG_LEVEL") or ("INFO" if args.command == "run" else "WARNING")
     setup_logging(level, settings.token)
+    from retrieval import ArchiveError
+    from telegram.error import InvalidToken
+
     try:
         return args.func(settings, args)
-    except FileNotFoundError as exc:
+    except ArchiveError as exc:
         print(f"archive-bot: {exc}", file=sys.stderr)
         return 2
+    except InvalidToken:
+        print("archive-bot: Telegram rejected the bot token (TELEGRAM_BOT_TOKEN); get a new one from "
+              "@BotFather with /token", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`archive-bot search … | head -1`): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         return 130
 

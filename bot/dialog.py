@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retrieval.archive import ArchiveStats
+from retrieval import ArchiveStats
 
 from .render import Action, Format, Message, render_listing, render_post, render_problem, render_subscriptions
-from .service import PER_PAGE, ArchiveService, Listing, Problem
+from .service import MAX_LATEST, PER_PAGE, ArchiveService, Listing, Problem, user_number
 from .texts import t
 
 EXAMPLES = ("/search 主题教育", "/range 2019-11-01 2019-11-30", "/latest")
@@ -68,10 +68,10 @@ class Dialog:
         return self._listing(self.service.range(text), who, text)
 
     def latest(self, who: Who, text: str) -> Message:
-        arg = text.strip()
-        if arg and not arg.isdigit():
-            return render_problem(self.fmt, Problem("latest_usage", {"max": 20}), who.lang)
-        return self._listing(self.service.latest(int(arg) if arg else PER_PAGE), who)
+        count = user_number(text) if text.strip() else PER_PAGE
+        if count is None:
+            return render_problem(self.fmt, Problem("latest_usage", {"max": MAX_LATEST}), who.lang)
+        return self._listing(self.service.latest(count), who)
 
     def post(self, who: Who, text: str) -> Message:
         if not text.strip():
@@ -96,24 +96,24 @@ class Dialog:
         return render_subscriptions(self.fmt, self.service.subscriptions(who.chat_id), who.lang)
 
     def unsubscribe(self, who: Who, text: str) -> Message:
-        arg = text.strip()
-        if arg and not arg.isdigit():
+        number = user_number(text) if text.strip() else None
+        if text.strip() and number is None:
             return render_problem(self.fmt, Problem("unsub_usage"), who.lang)
-        result = self.service.unsubscribe(who.chat_id, int(arg) if arg else None)
+        result = self.service.unsubscribe(who.chat_id, number)
         if isinstance(result, Problem):
             return render_problem(self.fmt, result, who.lang)
         return Message(self.fmt.text(t(who.lang, "unsubscribed", n=result)))
 
     def action(self, who: Who, action: Action) -> Message | None:
         """Carry out a button's action; None for buttons that do nothing."""
-        if action.kind == "page" and len(action.args) == 3 and action.args[2].isdigit():
-            kind, request, page = action.args
-            result = self.service.listing(kind, request, int(page))
-            return self._listing(result, who, request)
+        number = user_number(action.args[-1]) if action.args else None
+        if action.kind == "page" and len(action.args) == 3 and number is not None:
+            kind, request, _ = action.args
+            return self._listing(self.service.listing(kind, request, number), who, request)
         if action.kind == "post" and action.args:
             return self.post(who, action.args[0])
-        if action.kind == "unsub" and action.args and action.args[0].isdigit():
-            self.service.unsubscribe_id(who.chat_id, int(action.args[0]))
+        if action.kind == "unsub" and number is not None:
+            self.service.unsubscribe_id(who.chat_id, number)
             return self.subscriptions(who)
         if action.kind == "noop":
             return None

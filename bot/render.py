@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from retrieval import Hit, Post, Summary
-from retrieval.summary import lead_summary
+from retrieval import Hit, Post, Summary, lead_summary
 
 from .service import Listing, Problem
 from .store import Subscription
@@ -23,6 +22,14 @@ MESSAGE_LIMIT = 4096
 TITLE_CHARS = 200
 DETAIL_CHARS = 400
 _TAG = re.compile(r"<[^>]+>")
+#: C0 and C1 control characters other than tab and line feed: a title or file name holding
+#: ``ESC]0;…BEL`` or ``ESC[2J`` would retitle or clear the reader's terminal.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(s: str) -> str:
+    """Text safe to write to a terminal: control characters removed."""
+    return _CONTROLS.sub("", s)
 
 
 class Format(Protocol):
@@ -66,19 +73,19 @@ class PlainFormat:
         self.color = color
 
     def text(self, s: str) -> str:
-        return s
+        return printable(s)
 
     def bold(self, s: str) -> str:
         return f"\033[1m{s}\033[0m" if self.color else s
 
     def link(self, label: str, url: str | None) -> str:
-        return f"{label}\n   {url}" if url else label
+        return f"{label}\n   {printable(url)}" if url else label
 
     def mark(self, s: str) -> str:
-        return f"\033[1;33m{s}\033[0m" if self.color else s
+        return f"\033[1;33m{printable(s)}\033[0m" if self.color else printable(s)
 
     def code(self, s: str) -> str:
-        return s
+        return printable(s)
 
     def visible_length(self, message: str) -> int:
         return len(re.sub(r"\033\[[0-9;]*m", "", message))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
-from retrieval import Archive, Post, QueryError, RefreshResult, SearchPage
-from retrieval.archive import ArchiveStats
-from retrieval.dates import DateError, parse_date_range, parse_date_span
-from retrieval.query import MAX_QUERY_CHARS
+from retrieval import MAX_QUERY_CHARS, Archive, ArchiveStats, Post, QueryError, RefreshResult, SearchPage, range_query
 
 from .store import Subscription, SubscriberStore
 
@@ -53,30 +51,18 @@ class Overview:
     scan_seconds: float
 
 
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def user_number(text: str) -> int | None:
+    """A count or position a user typed (or a button carries): ASCII digits only, so ``²``
+    or ``٣`` (which ``str.isdigit`` accepts and ``int`` may not) is no number; None if not one."""
+    text = text.strip()
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
 def _problem(exc: QueryError) -> Problem:
     return Problem(exc.code, {"value": exc.value, "max": MAX_QUERY_CHARS})
-
-
-def range_request(text: str) -> str | Problem:
-    """``FROM TO [QUERY]`` or ``SPAN [QUERY]`` as a query string with a ``date:`` filter."""
-    parts = text.split()
-    if not parts:
-        return Problem("range_usage")
-    for n_dates in (2, 1):
-        if len(parts) < n_dates:
-            continue
-        try:
-            if n_dates == 2:
-                for p in parts[:2]:
-                    parse_date_span(p, timezone.utc)
-                spec = f"{parts[0]}..{parts[1]}"
-            else:
-                parse_date_range(parts[0], timezone.utc)
-                spec = parts[0]
-        except DateError:
-            continue
-        return " ".join([f"date:{spec}", *parts[n_dates:]])
-    return Problem("bad_date", {"value": parts[0][:40]})
 
 
 class ArchiveService:
@@ -114,9 +100,10 @@ class ArchiveService:
         """Posts in a date range, newest first, or ranked when a query follows the dates."""
         if len(text) > MAX_QUERY_CHARS:
             return Problem("too_long", {"max": MAX_QUERY_CHARS})
-        request = range_request(text)
-        if isinstance(request, Problem):
-            return request
+        try:
+            request = range_query(text)
+        except QueryError as exc:
+            return _problem(exc)
         return self._run("range", text.strip(), request, page, per_page)
 
     def latest(self, count: int = PER_PAGE, page: int = 1) -> Listing | Problem:
@@ -133,8 +120,9 @@ class ArchiveService:
             return self.search(request, page)
         if kind == "range":
             return self.range(request, page)
-        if kind == "latest" and request.isdigit():
-            return self.latest(int(request), page)
+        count = user_number(request)
+        if kind == "latest" and count is not None:
+            return self.latest(count, page)
         return Problem("expired")
 
     def inline(self, text: str, offset: int) -> Listing | Problem:
@@ -174,7 +162,7 @@ class ArchiveService:
                 query = self.archive.parse(text)
             except QueryError as exc:
                 return _problem(exc)
-            if query.has_terms and not self.archive.tokenizer.tokenize(query.ranked_text) and not query.has_filters:
+            if query.has_terms and not self.archive.query_tokens(query) and not query.has_filters:
                 return Problem("no_terms")
         store = self._store()
         store.upsert_chat(chat_id, chat_type, lang)  # also re-activates a chat that had blocked the bot

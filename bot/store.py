@@ -53,7 +53,15 @@ MIGRATIONS: list[str] = [
     CREATE TABLE payloads (key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL NOT NULL);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    CREATE INDEX payloads_age ON payloads(created_at);
+    """,
 ]
+
+#: Button payloads older than this (seconds) are deleted: their buttons answer "expired".
+PAYLOAD_TTL = 30 * 86400
+#: Pruning runs at most this often (seconds), from :meth:`SubscriberStore.put_payload`.
+PRUNE_EVERY = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,7 @@ class SubscriberStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
+        self._pruned_at = float("-inf")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -266,15 +275,20 @@ class SubscriberStore:
         }
 
     # ---- button payloads --------------------------------------------------------------------
-    def put_payload(self, value: str) -> str:
-        """Store a long button payload; returns a short stable key for it."""
+    def put_payload(self, value: str, now: float | None = None) -> str:
+        """Store a long button payload; returns a short stable key for it. Payloads unused for
+        :data:`PAYLOAD_TTL` are pruned here, at most once every :data:`PRUNE_EVERY` seconds."""
+        now = time.time() if now is None else now
         digest = hashlib.blake2b(value.encode("utf-8"), digest_size=9).digest()
         key = base64.urlsafe_b64encode(digest).decode().rstrip("=")
         with self._tx() as db:
+            if now - self._pruned_at >= PRUNE_EVERY:
+                db.execute("DELETE FROM payloads WHERE created_at < ?", (now - PAYLOAD_TTL,))
+                self._pruned_at = now
             db.execute(
                 "INSERT INTO payloads (key, value, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET created_at = excluded.created_at",
-                (key, value, time.time()),
+                (key, value, now),
             )
         return key
 

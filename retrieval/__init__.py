@@ -1,13 +1,16 @@
-"""Loading, indexing and searching the archive of posts (no Telegram here)."""
+"""Loading, indexing and searching the archive of posts (no Telegram here).
 
-from .archive import Archive, ArchiveStats, RefreshResult
+This is the package's only door: the bot imports what is listed in ``__all__`` and nothing else.
+"""
+
+from .archive import Archive, ArchiveError, ArchiveStats, RefreshResult
 from .dates import DateRange
 from .post import Post
-from .query import Query, QueryError
+from .query import MAX_QUERY_CHARS, Query, QueryError, range_query
 from .search import NO_RERANK, Hit, Ranking, SearchPage
-from .summary import Summary
+from .summary import Summary, lead_summary
 
 __all__ = [
-    "Archive", "ArchiveStats", "DateRange", "Hit", "NO_RERANK", "Post", "Query", "QueryError",
-    "Ranking", "RefreshResult", "SearchPage", "Summary",
+    "Archive", "ArchiveError", "ArchiveStats", "DateRange", "Hit", "MAX_QUERY_CHARS", "NO_RERANK", "Post",
+    "Query", "QueryError", "Ranking", "RefreshResult", "SearchPage", "Summary", "lead_summary", "range_query",
 ]

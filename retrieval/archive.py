@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .analyze import Analysis, analyze_many
+from .analyze import Analysis, Setup, analyze_many
 from .bm25 import BM25Params
 from .dates import DEFAULT_TIMEZONE, timezone
 from .docstore import UNDATED, DocStore, Records
@@ -20,21 +20,34 @@ from .matching import PostMatcher
 from .post import Post
 from .postings import Segment
 from .query import Query, parse_query
-from .scan import ContentScanner
-from .search import Ranking, SearchPage, Searcher
+from .scan import ContentScanner, FileStat
+from .search import Ranking, SearchPage, Searcher, query_tokens
 from .storage import CorruptIndex, IndexDir
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Compact (drop dead documents) at a merge when this share of documents is dead.
 COMPACT_DEAD_SHARE = 0.25
+#: Reading an index a writer is committing to can meet a manifest whose old files were just
+#: deleted: read the manifest again this many times before calling the index damaged.
+LOAD_ATTEMPTS = 4
+LOAD_RETRY_SECONDS = 0.05
+#: ``access`` values of :meth:`Archive.open`.
+ACCESS = ("auto", "write", "read")
+
+
+class ArchiveError(ValueError):
+    """The archive cannot be opened as configured (no content directory, an index path that
+    is a file or inside the content…); the message says what to change."""
 
 
 @dataclass(slots=True)
 class FileEntry:
     """What the index knows of one file. ``doc`` is its document (None when skipped);
-    ``reason`` is why its current content could not be indexed."""
+    ``reason`` is why its current content could not be indexed; ``post_id`` is the id its post
+    has (or wanted, when skipped as a duplicate); ``recheck_at`` (epoch seconds) is when a
+    file skipped for a reason that time removes (a post dated in the future) is read again."""
 
     size: int
     mtime_ns: int
@@ -43,13 +56,24 @@ class FileEntry:
     post_id: str | None = None
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    recheck_at: float | None = None
 
     def to_json(self) -> list:
-        return [self.size, self.mtime_ns, self.digest, self.doc, self.post_id, self.reason, self.warnings]
+        return [self.size, self.mtime_ns, self.digest, self.doc, self.post_id, self.reason, self.warnings,
+                self.recheck_at]
 
     @classmethod
-    def from_json(cls, row: list) -> "FileEntry":
-        return cls(*row)
+    def from_json(cls, row: object) -> "FileEntry":
+        """Inverse of :meth:`to_json`; :class:`CorruptIndex` when the row is not one."""
+        if not isinstance(row, list) or len(row) != 8:
+            raise CorruptIndex("a file entry is malformed")
+        entry = cls(*row)
+        optional = lambda value, kind: value is None or isinstance(value, kind)  # noqa: E731
+        if not (isinstance(entry.size, int) and isinstance(entry.mtime_ns, int) and isinstance(entry.digest, str)
+                and optional(entry.doc, int) and optional(entry.post_id, str) and optional(entry.reason, str)
+                and isinstance(entry.warnings, list) and optional(entry.recheck_at, (int, float))):
+            raise CorruptIndex("a file entry is malformed")
+        return entry
 
 
 @dataclass(slots=True)
@@ -110,6 +134,8 @@ class Archive:
         #: What changed since the last full save (an incremental save writes only this).
         self._dirty_files: set[str] = set()
         self._saved_terms = 0
+        #: Post ids given up during the current refresh (their duplicates may take them).
+        self._freed: set[str] = set()
         self.last_refresh: datetime | None = None
         self.last_refresh_seconds: float = 0.0
 
@@ -127,23 +153,37 @@ class Archive:
         workers: int | None = None,
         rebuild: bool = False,
         progress: ProgressCallback | None = None,
+        access: str = "auto",
+        on_wait: Callable[[str], None] | None = None,
     ) -> "Archive":
         """Load the index from ``index_dir`` (or build it), then sync it with the files.
 
         ``index_dir=None`` keeps the index in memory only. A missing, damaged or outdated index
         is rebuilt (the log says why). Files modified less than ``settle_seconds`` ago are left
         for the next :meth:`refresh`, as they may still be being written.
+
+        One process at a time writes an index directory. With ``access='auto'`` the archive
+        writes when no other process does, and otherwise reads the index and keeps its own
+        updates in memory; ``'write'`` waits for the writer to finish (calling ``on_wait`` with
+        the holder's description first); ``'read'`` never writes. :meth:`close` lets go.
+        Raises :class:`ArchiveError` when the directories are unusable.
         """
         from .tokenizer import Tokenizer
 
+        if access not in ACCESS:
+            raise ValueError(f"access must be one of {ACCESS}")
         content = Path(content_dir)
         if not content.is_dir():
-            raise FileNotFoundError(f"content directory {content} does not exist")
+            raise ArchiveError(f"content directory {content} does not exist")
         where = Path(index_dir) if index_dir is not None else None
-        if where is not None and where.resolve().is_relative_to(content.resolve()):
-            raise ValueError(f"the index directory {where} must not be inside the content directory")
+        if where is not None:
+            if where.resolve().is_relative_to(content.resolve()):
+                raise ArchiveError(f"the index directory {where} must not be inside the content directory")
+            if where.exists() and not where.is_dir():
+                raise ArchiveError(f"the index directory {where} is a file, not a directory")
         tokenizer = Tokenizer(Path(user_dict) if user_dict else None)
         archive = cls(content, where, tz, tokenizer, ranking, settle_seconds, workers)
+        archive._take_lock(access, on_wait)
         loaded = False
         if archive._dir is not None and not rebuild:
             try:
@@ -158,10 +198,51 @@ class Archive:
             archive._build(progress)
         return archive
 
+    def _take_lock(self, access: str, on_wait: Callable[[str], None] | None) -> None:
+        """Become the index's writer, or (``auto`` when another process writes, or ``read``)
+        a reader that keeps its changes in memory. ``write`` waits for the lock."""
+        if self._dir is None or access == "read":
+            return
+        try:
+            self._dir.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot create the index directory {self._dir.path}: {exc.strerror or exc}") from None
+        lock = self._dir.lock
+        if lock.acquire(wait=False):
+            return
+        holder = lock.holder() or "another process"
+        if access == "auto":
+            log.info("the index in %s is being written by %s: opening it read-only", self._dir.path, holder)
+            return
+        if on_wait is not None:
+            on_wait(holder)
+        lock.acquire(wait=True)
+
+    @property
+    def read_only(self) -> bool:
+        """True when this process may not write the persisted index (another one does, or it
+        was opened with ``access='read'``, or it has none): changes stay in memory."""
+        return self._dir is None or not self._dir.lock.held
+
+    def close(self) -> None:
+        """Give up the writer lock (the archive stays usable, read-only)."""
+        if self._dir is not None:
+            self._dir.lock.release()
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _searcher(self) -> Searcher:
         return Searcher(self.index, self.docs, self.tokenizer, self.ranking)
 
     # ---- queries ----------------------------------------------------------------------------
+    def query_tokens(self, query: Query) -> list[str]:
+        """The tokens ``query`` is ranked by (none when it has nothing searchable)."""
+        return query_tokens(query, self.tokenizer)
+
     def parse(self, text: str) -> Query:
         """Parse a query string (raises :class:`~retrieval.query.QueryError`)."""
         return parse_query(text, self.tz)
@@ -202,7 +283,7 @@ class Archive:
 
     def doc_tokens(self, post: Post) -> list[str]:
         """The tokens a post is indexed under (title then body)."""
-        return self.tokenizer.tokenize(post.title) + self.tokenizer.tokenize(post.body)
+        return self.tokenizer.tokenize(post.title) + self.tokenizer.tokenize(post.searchable_body)
 
     def stats(self) -> ArchiveStats:
         """Counts, date span, and the files skipped with their reasons."""
@@ -238,36 +319,29 @@ class Archive:
         Unchanged files (same size and mtime, or same content hash) are not read again. With
         ``full=False`` the scan is quick (directories whose time has not changed are not
         re-listed, see :mod:`retrieval.scan`), so an edit in place may wait for the next full
-        scan, done at least every ten minutes.
+        scan, done at least every ten minutes. Files skipped as duplicates are read again when
+        the post that held their id goes, and files skipped until a date when it comes.
         """
         started = time.monotonic()
         result = RefreshResult()
+        self._freed = set()
         on_disk = self._scanner.scan(full)
-        now_ns = time.time_ns()
-        settle_ns = int(self.settle_seconds * 1e9)
-        jobs: list[tuple[Path, str]] = []
-        for rel, st in on_disk.items():
-            entry = self.files.get(rel)
-            if entry is not None and (entry.size, entry.mtime_ns) == (st.size, st.mtime_ns):
-                continue
-            if settle_ns and now_ns - st.mtime_ns < settle_ns:
-                continue  # possibly still being written: next refresh
-            jobs.append((Path(st.path), rel))
-        jobs.sort(key=lambda job: job[1])  # a stable document order, whatever the file system's
-        counter = (lambda n, total=len(jobs): progress(n, total)) if progress else None
-        for analysis in analyze_many(jobs, self.tz_name, self.tokenizer, self.workers, counter):
-            self._apply(analysis, result)
-        self._dirty_files.update(rel for _, rel in jobs)
+        jobs = self._jobs(on_disk)
+        self._analyze(jobs, result, progress)
         for rel in sorted(self.files.keys() - on_disk.keys()):
             self._dirty_files.add(rel)
             entry = self.files.pop(rel)
             if entry.doc is not None and self.index.live[entry.doc]:
                 self.index.remove(entry.doc)
                 self.ids.pop(entry.post_id, None)  # type: ignore[arg-type]
+                self._freed.add(entry.post_id)  # type: ignore[arg-type]
                 result.removed.append(entry.post_id)  # type: ignore[arg-type]
+        waiting = [rel for rel, e in self.files.items() if e.doc is None and e.post_id in self._freed and rel in on_disk]
+        if waiting:  # skipped as duplicates of an id that is free now
+            self._analyze([(rel, on_disk[rel]) for rel in sorted(waiting)], result, None, force=True)
         self.docs.flush()
         merge_due = self.index.commit()
-        if save and (jobs or result):
+        if save and (jobs or waiting or result):
             if merge_due:
                 self._merge()
             self._save(full=merge_due)
@@ -280,9 +354,40 @@ class Archive:
             )
         return result
 
-    def _apply(self, a: Analysis, result: RefreshResult) -> None:
+    def _jobs(self, on_disk: dict[str, FileStat]) -> list[tuple[str, FileStat]]:
+        """The files to read: new or changed (and settled), or skipped until now."""
+        now_ns = time.time_ns()
+        settle_ns = int(self.settle_seconds * 1e9)
+        jobs: list[tuple[str, FileStat]] = []
+        for rel, st in on_disk.items():
+            entry = self.files.get(rel)
+            if (entry is not None and (entry.size, entry.mtime_ns) == (st.size, st.mtime_ns)
+                    and (entry.recheck_at is None or entry.recheck_at * 1e9 > now_ns)):
+                continue
+            if settle_ns and now_ns - st.mtime_ns < settle_ns:
+                continue  # possibly still being written: next refresh
+            jobs.append((rel, st))
+        jobs.sort(key=lambda job: job[0])  # a stable document order, whatever the file system's
+        return jobs
+
+    def _analyze(self, jobs: list[tuple[str, FileStat]], result: RefreshResult, progress: ProgressCallback | None,
+                 force: bool = False) -> None:
+        """Read, parse and index ``jobs`` (files whose names cannot be read are skipped unread)."""
+        counter = (lambda n, total=len(jobs): progress(n, total)) if progress else None
+        for rel, st in jobs:
+            if st.bad_name:
+                self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
+        readable = [(Path(st.path), rel) for rel, st in jobs if not st.bad_name]
+        for analysis in analyze_many(readable, self._setup(), self.tokenizer, self.workers, counter):
+            self._apply(analysis, result, force)
+        self._dirty_files.update(rel for rel, _ in jobs)
+
+    def _setup(self) -> Setup:
+        return Setup(self.tz_name)
+
+    def _apply(self, a: Analysis, result: RefreshResult, force: bool = False) -> None:
         old = self.files.get(a.rel)
-        if old is not None and old.digest == a.digest and old.reason is None:
+        if old is not None and old.digest == a.digest and old.reason is None and not force:
             old.size, old.mtime_ns = a.size, a.mtime_ns  # touched, not changed
             return
         if a.post is None or a.terms is None:
@@ -290,18 +395,20 @@ class Archive:
             log.warning("skipped %s: %s", a.rel, a.reason)
             result.skipped[a.rel] = a.reason or "unreadable"
             self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, old.doc if old else None,
-                                          old.post_id if old else None, a.reason)
+                                          old.post_id if old else None, a.reason, recheck_at=a.recheck_at)
             return
         owner = self.ids.get(a.post.id)
         if owner is not None and (old is None or old.doc != owner):
             reason = f"duplicate id {a.post.id!r} (already used by {self._path_of(owner)})"
             log.warning("skipped %s: %s", a.rel, reason)
             result.skipped[a.rel] = reason
-            self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, None, None, reason)
+            self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, None, a.post.id, reason)
             return
         if old is not None and old.doc is not None and self.index.live[old.doc]:
             self.index.remove(old.doc)
             self.ids.pop(old.post_id, None)  # type: ignore[arg-type]
+            if old.post_id != a.post.id:
+                self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.changed.append(a.post)
         else:
             result.added.append(a.post)
@@ -344,7 +451,7 @@ class Archive:
         """Write the index. A full save rewrites everything; an incremental one appends the new
         post records and writes the small delta segment plus a journal of new terms, labels
         and file entries, so adding a post costs little however big the archive is."""
-        if self._dir is None:
+        if self._dir is None or not self._dir.lock.held:
             return
         save = self._dir.begin()
         if full:
@@ -376,6 +483,30 @@ class Archive:
         self.docs.mark_saved()
 
     def _load(self) -> None:
+        """Load the persisted index. A reader racing a writer's commit may find the files of
+        the manifest it read already replaced: it reads the manifest again (a few times)
+        before it calls the index damaged. Data of the wrong shape or type is damage too."""
+        assert self._dir is not None
+        for attempt in range(LOAD_ATTEMPTS):
+            try:
+                self._load_once()
+                return
+            except CorruptIndex as exc:
+                if str(exc) == "no index yet" or attempt == LOAD_ATTEMPTS - 1:
+                    raise
+                tried = self._dir.manifest.get("generation")
+                try:
+                    newer = self._dir.read_manifest().get("generation") != tried
+                except CorruptIndex:
+                    newer = False
+                if not newer:
+                    raise
+                log.info("the index changed while it was being read (%s); reading it again", exc)
+                time.sleep(LOAD_RETRY_SECONDS)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+                raise CorruptIndex(f"malformed index data ({type(exc).__name__}: {exc})") from None
+
+    def _load_once(self) -> None:
         assert self._dir is not None
         manifest = self._dir.read_manifest()
         expected = self._header()
@@ -383,15 +514,18 @@ class Archive:
             if manifest.get(key) != value:
                 raise CorruptIndex(f"index was built with {key}={manifest.get(key)!r}, now {value!r}")
         d = self._dir
-        segment = lambda prefix, load: Segment(*(load(f"{prefix}.{n}") for n in ("ptr", "docs", "tfs", "in_title")))  # noqa: E731
+        kinds = {"ptr": "iu", "docs": "iu", "tfs": "iu", "in_title": "b"}
+        segment = lambda prefix, load: Segment(*(load(f"{prefix}.{n}", k) for n, k in kinds.items()))  # noqa: E731
         main = segment("main", d.array)
-        delta = segment("delta", lambda key: np.array(d.array(key)))
-        doc_len, live = np.array(d.array("doc_len")), np.array(d.array("live"))
+        delta = segment("delta", lambda key, k: np.array(d.array(key, k)))
+        doc_len, live = np.array(d.array("doc_len")), np.array(d.array("live", "b"))
         journal = d.json("journal")
         if not isinstance(journal, dict) or not {"terms", "labels", "files"} <= journal.keys():
             raise CorruptIndex("journal is malformed")
         base_terms = d.json("terms")
         terms = base_terms + journal["terms"]
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise CorruptIndex("the term list is malformed")
         dates = np.array(d.array("dates"))
         n = doc_len.shape[0]
         if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(terms):

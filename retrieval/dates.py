@@ -53,7 +53,15 @@ def timezone(name: str = DEFAULT_TIMEZONE) -> tzinfo:
     return ZoneInfo(name)
 
 
+def _check_year(year: int, raw: str) -> None:
+    """Years outside MIN_YEAR..MAX_YEAR are refused before any datetime is built (year 0 or
+    10000 would raise ValueError/OverflowError from the datetime module itself)."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise DateError(raw)
+
+
 def _day_range(year: int, month: int, day: int, tz: tzinfo, raw: str) -> DateRange:
+    _check_year(year, raw)
     try:
         first = date(year, month, day)
     except ValueError:
@@ -63,6 +71,7 @@ def _day_range(year: int, month: int, day: int, tz: tzinfo, raw: str) -> DateRan
 
 
 def _month_range(year: int, month: int, tz: tzinfo, raw: str) -> DateRange:
+    _check_year(year, raw)
     if not 1 <= month <= 12:
         raise DateError(raw)
     start = datetime(year, month, 1, tzinfo=tz)
@@ -87,10 +96,9 @@ def parse_date_span(text: str, tz: tzinfo, *, allow_bare_year: bool = True) -> D
         span = _month_range(year, month, tz, raw)
     elif (m := _YEAR.match(text)) and (allow_bare_year or text.endswith("年")):
         year = int(m[1])
+        _check_year(year, raw)
         span = DateRange(datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz))
     else:
-        raise DateError(raw)
-    if not MIN_YEAR <= span.start.year <= MAX_YEAR:  # type: ignore[union-attr]
         raise DateError(raw)
     return span
 

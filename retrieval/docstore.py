@@ -104,7 +104,7 @@ class DocStore:
         computed); returns its document number."""
         doc = len(self)
         self.records.append(json.dumps(post.to_record(), ensure_ascii=False).encode() + b"\n")
-        self.texts.append(text if text is not None else text_of(post.title, post.body).encode())
+        self.texts.append(text if text is not None else text_of(post.title, post.searchable_body).encode())
         self._new_dates.append(epoch(post.date))
         for kind, values in (("tags", post.tags), ("categories", post.categories)):
             for key in dict.fromkeys(label_key(v) for v in values):

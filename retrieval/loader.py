@@ -22,6 +22,22 @@ _URL_KEYS = ("url", "link", "source", "permalink")
 _YAML = frontmatter.YAMLHandler()
 
 
+class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader (the C one when PyYAML has it) that keeps a timestamp it cannot
+    build (``2019-13-45``) as its text, so the post stays, undated with a warning, instead of
+    failing as a whole."""
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
 class MalformedPost(ValueError):
     """A file that cannot be read as a post; ``reason`` says why, for logs and ``stats``."""
 
@@ -54,7 +70,7 @@ def _front_matter(text: str) -> tuple[dict, str]:
         raise MalformedPost("no YAML front matter (expected a '---' block at the top)")
     try:
         raw, content = _YAML.split(text)
-        meta = _YAML.load(raw)
+        meta = yaml.load(raw, Loader=_FrontMatterLoader)  # noqa: S506 (a safe loader)
     except (yaml.YAMLError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MalformedPost(f"invalid YAML front matter: {first_line}") from None
@@ -94,10 +110,15 @@ def path_id(rel_path: str) -> str:
     return hashlib.sha1(rel_path.encode("utf-8")).hexdigest()[:16]
 
 
+def too_large() -> str:
+    """The reason given for a file over :data:`MAX_POST_BYTES`."""
+    return f"file larger than {MAX_POST_BYTES // (1024 * 1024)} MiB"
+
+
 def parse_post(data: bytes, rel_path: str, tz: tzinfo) -> ParsedPost:
     """Parse one file's bytes into a post; raises :class:`MalformedPost` with the reason."""
     if len(data) > MAX_POST_BYTES:
-        raise MalformedPost(f"file larger than {MAX_POST_BYTES // (1024 * 1024)} MiB")
+        raise MalformedPost(too_large())
     meta, content = _front_matter(_decode(data))
     warnings: list[str] = []
     raw_title = _scalar(meta, "title")

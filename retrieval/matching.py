@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 
 from .docstore import label_key
+from .phrases import Phrase, text_of
 from .post import Post
 from .query import Query
-from .phrases import compact, contains_phrase, text_of
 from .tokenizer import Tokenizer
 
 
@@ -19,22 +19,18 @@ class PostMatcher:
 
     @cached_property
     def _tokens(self) -> frozenset[str]:
-        return frozenset(self.tokenizer.tokenize(self.post.title + "\n" + self.post.body))
+        return frozenset(self.tokenizer.tokenize(self.post.title + "\n" + self.post.searchable_body))
 
     @cached_property
     def _text(self) -> str:
-        return text_of(self.post.title, self.post.body)
+        return text_of(self.post.title, self.post.searchable_body)
+
+    def _has_tokens(self, phrase: Phrase | None) -> bool:
+        return phrase is not None and self._tokens.issuperset(phrase.tokens)
 
     def _contains(self, words: str) -> bool:
-        tokens = self.tokenizer.tokenize(words)
-        if not tokens or not self._tokens.issuperset(tokens):
-            return False
-        target = compact(words)
-        return (len(tokens) == 1 and tokens[0] == target) or contains_phrase(self._text, target)
-
-    def _has_all_tokens(self, word: str) -> bool:
-        tokens = self.tokenizer.tokenize(word)
-        return bool(tokens) and self._tokens.issuperset(tokens)
+        phrase = Phrase.of(words, self.tokenizer)
+        return self._has_tokens(phrase) and phrase.in_text(self._text)  # type: ignore[union-attr]
 
     def matches(self, query: Query) -> bool:
         """True when the post passes every filter of ``query`` and contains every word and
@@ -46,7 +42,7 @@ class PostMatcher:
             keys = {label_key(v) for v in have}
             if any(label_key(w) not in keys for w in wanted):
                 return False
-        if not all(self._has_all_tokens(w) for w in query.words):
+        if not all(self._has_tokens(Phrase.of(w, self.tokenizer)) for w in query.words):
             return False
         if not all(self._contains(p) for p in query.phrases):
             return False

@@ -1,10 +1,12 @@
-"""Phrases: text compacted the way phrases are compared, and contiguous-occurrence tests."""
+"""Phrases: text compacted the way phrases are compared, and "does this text contain these
+words" — the one rule that search filters, exclusions and subscriptions all apply."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from .tokenizer import fold_chars
+from .tokenizer import Tokenizer, fold_chars
 
 _SPACE_BY_WIDE = re.compile(r" (?=[^\x00-\x7f])|(?<=[^\x00-\x7f]) ")
 _LATIN_EDGE = re.compile(r"[a-z0-9]")
@@ -16,9 +18,10 @@ def compact(text: str) -> str:
 
 
 def contains_phrase(haystack: str, phrase: str) -> bool:
-    """Whether compacted ``phrase`` occurs in compacted ``haystack`` (Latin ends on word boundaries)."""
+    """Whether compacted ``phrase`` occurs in compacted ``haystack`` (Latin ends on word
+    boundaries). An empty phrase occurs nowhere: it has nothing to look for."""
     if not phrase:
-        return True
+        return False
     start = haystack.find(phrase)
     while start != -1:
         end = start + len(phrase)
@@ -38,8 +41,38 @@ def text_of(title: str, body: str) -> str:
 def contains_phrase_bytes(haystack: bytes, phrase: str) -> bool:
     """:func:`contains_phrase` on UTF-8 bytes: a plain byte search, decoding only when the
     phrase has Latin ends whose word boundaries need checking."""
-    if phrase.encode("utf-8") not in haystack:
+    if not phrase or phrase.encode("utf-8") not in haystack:
         return False
     if not (_LATIN_EDGE.match(phrase[0]) or _LATIN_EDGE.match(phrase[-1])):
         return True
     return contains_phrase(haystack.decode("utf-8"), phrase)
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """Words that must occur together: a text contains them when it has every one of their
+    ``tokens`` and, unless they are one whole token, the compacted ``target`` contiguously."""
+
+    tokens: tuple[str, ...]
+    target: str
+
+    @classmethod
+    def of(cls, words: str, tokenizer: Tokenizer) -> "Phrase | None":
+        """The phrase for ``words``; None when they hold nothing searchable (punctuation, stop
+        words, or characters such as ``½`` that fold to no word character)."""
+        target = compact(words)
+        tokens = tuple(tokenizer.tokenize(words)) if target else ()
+        return cls(tokens, target) if tokens else None
+
+    @property
+    def needs_text(self) -> bool:
+        """False when having the tokens is enough (a single token that is the whole phrase)."""
+        return not (len(self.tokens) == 1 and self.tokens[0] == self.target)
+
+    def in_text(self, text: str | bytes) -> bool:
+        """Whether a text that has all the tokens holds the phrase (compacted, str or UTF-8)."""
+        if not self.needs_text:
+            return True
+        if isinstance(text, bytes):
+            return contains_phrase_bytes(text, self.target)
+        return contains_phrase(text, self.target)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import timezone, tzinfo
 
 from .dates import DateError, DateRange, looks_like_date, parse_date_range, parse_date_span
 
 MAX_QUERY_CHARS = 256
+_UTC = timezone.utc  # /range's dates are only checked here; the query is parsed in the archive's zone
 
 _TOKEN = re.compile(
     r"""(?P<neg>-?)
@@ -24,13 +25,15 @@ _DATE_KEYS = {"date", "in", "on"}
 
 
 class QueryError(ValueError):
-    """A query that cannot be run. ``code`` is one of ``too_long``, ``bad_date``, ``empty_range``."""
+    """A query that cannot be run. ``code`` is one of ``too_long``, ``bad_date``,
+    ``empty_range``, ``range_usage``."""
 
     def __init__(self, code: str, value: str = "") -> None:
         messages = {
             "too_long": f"the query is longer than {MAX_QUERY_CHARS} characters",
             "bad_date": f"cannot understand the date {value!r}; try 2019-11-01, 2019-11 or 2019年11月",
             "empty_range": "the date range is empty: its start is after its end",
+            "range_usage": "a range is FROM TO [QUERY] or SPAN [QUERY], e.g. 2019-11-01 2019-11-30",
         }
         super().__init__(messages.get(code, code))
         self.code = code
@@ -116,3 +119,24 @@ def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS) -> Q
     if dates.start is not None and dates.end is not None and dates.start >= dates.end:
         raise QueryError("empty_range")
     return Query(text, tuple(words), tuple(phrases), tuple(excluded), dates, tuple(tags), tuple(cats))
+
+
+def range_query(text: str) -> str:
+    """``/range``'s argument — ``FROM TO [QUERY]`` or ``SPAN [QUERY]`` — as a query string with a
+    ``date:`` filter (``2019-11-01 2019-11-30 教育`` → ``date:2019-11-01..2019-11-30 教育``; a bare
+    year counts as a date here). Raises :class:`QueryError` (``range_usage``, ``bad_date``)."""
+    parts = text.split()
+    if not parts:
+        raise QueryError("range_usage")
+    if len(parts) >= 2:
+        try:
+            for part in parts[:2]:
+                parse_date_span(part, _UTC)
+            return " ".join([f"date:{parts[0]}..{parts[1]}", *parts[2:]])
+        except DateError:
+            pass
+    try:
+        parse_date_range(parts[0], _UTC)
+    except DateError:
+        raise QueryError("bad_date", parts[0][:40]) from None
+    return " ".join([f"date:{parts[0]}", *parts[1:]])

@@ -9,6 +9,13 @@ least every ``full_every`` seconds, catches those. A directory modified within `
 the scan that read it, or holding a file modified that recently (perhaps still being written),
 is re-listed next time too: its time may not move on a second change (file-system timestamps
 are coarse), the same precaution git takes.
+
+What counts as a post file is Hexo's rule for ``source/_posts``: a ``.md``, ``.markdown`` or
+``.txt`` regular file, no part of whose path starts with ``_`` or ``.`` and whose name does not
+end with ``%`` or ``~`` (editors' temporary files). Links to directories are followed, but a
+directory is listed once per scan however many links lead to it (its real path is tracked), so
+a link loop such as ``ln -s . loop`` adds nothing. A name that is not valid UTF-8 cannot be
+shown, stored or linked to: it is reported (escaped) with :data:`BAD_NAME` and not read.
 """
 
 from __future__ import annotations
@@ -24,22 +31,48 @@ from typing import NamedTuple
 log = logging.getLogger(__name__)
 
 POST_SUFFIXES = (".md", ".markdown", ".txt")
+HIDDEN_PREFIXES = ("_", ".")
+TEMPORARY_SUFFIXES = ("%", "~")
 RACY_NS = 2_000_000_000
 FULL_SCAN_SECONDS = 600.0
+BAD_NAME = "file name is not valid UTF-8 (rename it to index it)"
 
 
 class FileStat(NamedTuple):
-    """A post file found on disk: where it is, its size and modification time."""
+    """A post file found on disk: where it is, its size and modification time, and why its
+    name cannot be used (None for a good name)."""
 
     path: str
     size: int
     mtime_ns: int
+    bad_name: str | None = None
+
+
+def shown_name(name: str) -> str | None:
+    """``name`` when it is valid UTF-8; None for a name with undecodable bytes (which Python
+    holds as lone surrogates, which no JSON, SQLite or Telegram text can carry)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return name
+
+
+def escaped(name: str) -> str:
+    """A printable stand-in for a name that is not valid UTF-8 (``\\xff`` for the bad bytes)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def is_post_name(name: str) -> bool:
+    """A file Hexo would render from ``_posts`` (and not an editor's temporary file)."""
+    return name.lower().endswith(POST_SUFFIXES) and not name.endswith(TEMPORARY_SUFFIXES)
 
 
 @dataclass(slots=True)
 class _Dir:
     mtime_ns: int
-    subdirs: list[str] = field(default_factory=list)
+    #: (name, is a link) of each subdirectory to descend into.
+    subdirs: list[tuple[str, bool]] = field(default_factory=list)
     files: dict[str, FileStat] = field(default_factory=dict)
     racy: bool = False
 
@@ -61,16 +94,23 @@ class ContentScanner:
             self._last_full = time.monotonic()
         found: dict[str, FileStat] = {}
         seen: set[str] = set()
-        stack = [""]
+        real_seen: set[str] = set()
+        stack = [("", os.path.realpath(self.root))]
         while stack:
-            rel = stack.pop()
+            rel, real = stack.pop()
+            if real in real_seen:
+                log.debug("not following %s again: it leads to a directory already scanned", rel)
+                continue
+            real_seen.add(real)
             state = self._visit(rel)
             if state is None:
                 continue
             seen.add(rel)
             for name, st in state.files.items():
                 found[rel + name] = st
-            stack.extend(rel + sub + "/" for sub in state.subdirs)
+            for sub, is_link in state.subdirs:
+                path = os.path.join(self.root, rel, sub)
+                stack.append((rel + sub + "/", os.path.realpath(path) if is_link else os.path.join(real, sub)))
         for gone in self._dirs.keys() - seen:
             del self._dirs[gone]
         return found
@@ -100,18 +140,25 @@ class ContentScanner:
         newest = mtime
         for entry in entries:
             name = entry.name
-            if name.startswith("."):
+            if name.startswith(HIDDEN_PREFIXES):
                 continue
             try:
                 if entry.is_dir():
-                    state.subdirs.append(name)
-                elif name.lower().endswith(POST_SUFFIXES):
+                    if shown_name(name) is None:  # reported, not entered: its files' names are unusable too
+                        st = entry.stat()
+                        state.files[escaped(name) + "/"] = FileStat(entry.path, 0, st.st_mtime_ns, BAD_NAME)
+                    else:
+                        state.subdirs.append((name, entry.is_symlink()))
+                elif is_post_name(name):
                     st = entry.stat()
                     if stat.S_ISREG(st.st_mode):
-                        state.files[name] = FileStat(entry.path, st.st_size, st.st_mtime_ns)
+                        good = shown_name(name)
+                        state.files[good or escaped(name)] = FileStat(
+                            entry.path, st.st_size, st.st_mtime_ns, None if good else BAD_NAME)
                         newest = max(newest, st.st_mtime_ns)
             except OSError:
                 continue  # vanished while we looked
+        state.subdirs.sort()
         # Recently changed (the directory, or a file still being written): look again next time.
         state.racy = time.time_ns() - newest < RACY_NS
         return state

@@ -12,7 +12,7 @@ from .index import InvertedIndex
 from .post import Post
 from .query import Query
 from .summary import SUMMARY_CHARS, Summary, lead_summary, query_summary
-from .phrases import compact, contains_phrase_bytes
+from .phrases import Phrase, compact, contains_phrase_bytes
 from .tokenizer import Tokenizer
 
 
@@ -79,6 +79,13 @@ def top_indices(keys: list[np.ndarray], k: int) -> np.ndarray:
     return pool[order[:k]]
 
 
+def query_tokens(query: Query, tokenizer: Tokenizer) -> list[str]:
+    """The tokens a query is ranked by; none when its words and phrases hold nothing
+    searchable (then the query has terms but cannot match any post)."""
+    phrase = Phrase.of(query.ranked_text, tokenizer) if query.has_terms else None
+    return list(phrase.tokens) if phrase is not None else []
+
+
 class Searcher:
     """Runs queries over one index and its document store."""
 
@@ -104,15 +111,14 @@ class Searcher:
             within = within[np.isin(within, self.index.docs_with_term(term), assume_unique=True)]
         return within
 
-    def _docs_with_phrase(self, phrase: str, within: np.ndarray) -> np.ndarray:
-        tokens = self.tokenizer.tokenize(phrase)
-        if not tokens:
+    def _docs_with_phrase(self, words: str, within: np.ndarray) -> np.ndarray:
+        phrase = Phrase.of(words, self.tokenizer)
+        if phrase is None:
             return within[:0]
-        found = self._docs_with_all(tokens, within)
-        target = compact(phrase)
-        if len(tokens) == 1 and tokens[0] == target:
+        found = self._docs_with_all(list(phrase.tokens), within)
+        if not phrase.needs_text or not found.size:
             return found
-        return found[[self._has_phrase(int(d), target) for d in found]] if found.size else found
+        return found[[phrase.in_text(self.docs.text(int(d))) for d in found]]
 
     def _filter(self, query: Query, mask: np.ndarray) -> np.ndarray:
         if not query.dates.unbounded:
@@ -139,7 +145,7 @@ class Searcher:
         pre = base * (1 + self.ranking.title_boost * title_idf[cand] / query_idf) if query_idf > 0 else base
         phrase = compact(query.ranked_text)
         bonus = self.ranking.phrase_bonus
-        if len(set(tokens)) < 2 or query.phrases or bonus <= 0:
+        if len(set(tokens)) < 2 or query.phrases or bonus <= 0 or not phrase:
             order = top_indices([pre, self.docs.dates[cand].astype(np.float64)], k)
             return cand[order], pre[order]
         # The phrase bonus only raises scores, by at most (1 + bonus): examine candidates in
@@ -159,7 +165,7 @@ class Searcher:
         """One page of results for ``query``."""
         self._posts.clear()
         limit, offset = max(1, limit), max(0, offset)
-        tokens = self.tokenizer.tokenize(query.ranked_text) if query.has_terms else []
+        tokens = query_tokens(query, self.tokenizer)
         if query.has_terms:
             hits = self.index.score(tokens, titles=self.ranking.enabled)
             mask = hits.matched

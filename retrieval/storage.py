@@ -1,19 +1,30 @@
 """The index directory on disk: checksummed files named by generation, and one manifest.
 
 A save writes new files under new names, then replaces ``manifest.json`` atomically
-(write, fsync, rename); only then are files the manifest no longer names deleted.
-A process killed mid-save leaves the previous manifest and its files intact. Every
-file's size and CRC-32 are in the manifest and checked on load; any mismatch raises
-:class:`CorruptIndex`. Blobs (post records, texts) are append-only: the manifest records how
-much of each is valid, so bytes written past that by an interrupted save are ignored and cut.
+(write, fsync, rename). A process killed mid-save leaves the previous manifest and its files
+intact. Every file's size and CRC-32 are in the manifest and checked on load; any mismatch
+(or a value of the wrong type) raises :class:`CorruptIndex`. Blobs (post records, texts) are
+append-only: the manifest records how much of each is valid, so bytes written past that by an
+interrupted save are ignored and cut.
+
+One writer, many readers. A process writes only while it holds :class:`WriterLock` (an
+advisory ``flock`` on ``writer.lock``, released by the kernel when the process dies, however it
+dies), and it takes the lock *before* it reads the manifest, so it never writes on top of a
+manifest older than the newest. Readers take no lock and memory-map what a manifest names.
+Nothing a reader may have mapped is ever shrunk or rewritten: blobs only grow past the
+newest committed size, other files are written once under a new name, and a file is deleted
+(unlinked, which leaves existing mappings valid) only once two newer manifests have replaced
+the one that named it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import mmap
 import os
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -23,11 +34,58 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+LOCK = "writer.lock"
 _CHUNK = 1 << 24
 
 
 class CorruptIndex(Exception):
     """The index on disk is missing, damaged or from another format; rebuild it."""
+
+
+class WriterLock:
+    """The right to write one index directory: an exclusive ``flock`` on its ``writer.lock``,
+    which also names the holder (pid and command) for the messages of those who wait."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, wait: bool) -> bool:
+        """Take the lock (blocking when ``wait``); False when another process holds it."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}: {' '.join(sys.argv)}"[:300].encode("utf-8", "replace"))
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """Who holds the lock, as it wrote itself down ("pid N: command"), or ""."""
+        try:
+            return self.path.read_text("utf-8", errors="replace").strip()
+        except OSError:
+            return ""
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
 
 
 def _crc(data: bytes | memoryview | mmap.mmap, length: int | None = None) -> int:
@@ -52,6 +110,7 @@ class IndexDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.manifest: dict[str, Any] = {}
+        self.lock = WriterLock(path)
         self._mmaps: list[mmap.mmap] = []
 
     # ---- reading ----------------------------------------------------------------------------
@@ -72,6 +131,10 @@ class IndexDir:
         entry = self.manifest["files"].get(key)
         if not isinstance(entry, dict) or not {"name", "size", "crc"} <= entry.keys():
             raise CorruptIndex(f"manifest lacks {key}")
+        name, size, crc = entry["name"], entry["size"], entry["crc"]
+        if not (isinstance(name, str) and name == Path(name).name and name not in (LOCK, MANIFEST)
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (size, crc))):
+            raise CorruptIndex(f"manifest entry of {key} is malformed")
         return entry
 
     def _map(self, key: str) -> tuple[mmap.mmap | bytes, int]:
@@ -93,15 +156,19 @@ class IndexDir:
             self._mmaps.append(data)
         return data, int(entry["size"])
 
-    def array(self, key: str) -> np.ndarray:
-        """A checked ``.npy`` file, memory-mapped read-only."""
+    def array(self, key: str, kinds: str = "iu") -> np.ndarray:
+        """A checked one-dimensional ``.npy`` file whose dtype kind is one of ``kinds``
+        ('i', 'u': integers, 'b': booleans), memory-mapped read-only."""
         data, size = self._map(key)
         if size != len(data):
             raise CorruptIndex(f"{key} has trailing bytes")
         try:
-            return np.load(self.path / self._entry(key)["name"], mmap_mode="r", allow_pickle=False)
+            arr = np.load(self.path / self._entry(key)["name"], mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise CorruptIndex(f"{key}: {exc}") from None
+        if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in kinds:
+            raise CorruptIndex(f"{key} is not a one-dimensional array of kind {kinds!r}")
+        return arr
 
     def json(self, key: str) -> Any:
         """A checked JSON file."""
@@ -118,8 +185,9 @@ class IndexDir:
 
     # ---- writing ----------------------------------------------------------------------------
     def begin(self) -> "Save":
-        """Start a save on top of the current manifest."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Start a save on top of the current manifest (only the lock's holder may)."""
+        if not self.lock.held:
+            raise RuntimeError("saving the index without holding its writer lock")
         return Save(self)
 
 
@@ -166,7 +234,9 @@ class Save:
         self.files[key] = {"name": name, "size": size + len(data), "crc": zlib.crc32(data, crc)}
 
     def commit(self, **fields: Any) -> None:
-        """Replace the manifest atomically, then delete files it no longer names."""
+        """Replace the manifest atomically, then delete the files that neither it nor the
+        manifest it replaced names (a reader that has just read that one can still map them)."""
+        previous = self.dir.manifest.get("files", {})
         manifest = {**fields, "generation": self.generation, "files": self.files}
         tmp = self.dir.path / (MANIFEST + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
@@ -176,7 +246,8 @@ class Save:
         os.replace(tmp, self.dir.path / MANIFEST)
         _fsync_dir(self.dir.path)
         self.dir.manifest = manifest
-        keep = {e["name"] for e in self.files.values()} | {MANIFEST}
+        named = (*self.files.values(), *(previous.values() if isinstance(previous, dict) else ()))
+        keep = {e.get("name") for e in named if isinstance(e, dict)} | {MANIFEST, LOCK}
         for path in self.dir.path.iterdir():
             if path.name not in keep:
                 try:

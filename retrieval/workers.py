@@ -1,0 +1,119 @@
+"""Reading and tokenizing many files in worker processes that never import the caller.
+
+``multiprocessing``'s spawn and forkserver start methods re-import the caller's ``__main__``
+in every worker, so a plain script that opens a large archive without an
+``if __name__ == "__main__":`` guard would start workers that start workers, and fail. These
+workers are ordinary child processes (``python -m retrieval.workers``) that import only this
+package; the parent sends them batches of files and gets back their analyses, in order, over
+pipes (length-prefixed pickles, never touching anything but the two processes' own pipes).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator
+
+_HEADER = struct.Struct("<Q")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def send(stream: BinaryIO, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def receive(stream: BinaryIO) -> Any:
+    """The next object; EOFError when the other side has closed the pipe."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    (size,) = _HEADER.unpack(header)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class WorkerError(RuntimeError):
+    """A worker process died or answered nonsense."""
+
+
+class WorkerPool:
+    """``size`` worker processes, each set up with ``setup`` (sent once: see :func:`main`)."""
+
+    def __init__(self, size: int, setup: Any) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        self._idle: queue.SimpleQueue[subprocess.Popen] = queue.SimpleQueue()
+        self._procs: list[subprocess.Popen] = []
+        try:
+            for _ in range(size):
+                proc = subprocess.Popen([sys.executable, "-m", "retrieval.workers"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=env)
+                self._procs.append(proc)
+                send(proc.stdin, setup)  # type: ignore[arg-type]
+                self._idle.put(proc)
+        except BaseException:
+            self.close()
+            raise
+
+    def _run(self, batch: list) -> list:
+        proc = self._idle.get()
+        try:
+            send(proc.stdin, batch)  # type: ignore[arg-type]
+            result = receive(proc.stdout)  # type: ignore[arg-type]
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            raise WorkerError(f"an indexing worker failed (exit status {proc.poll()}): {exc!r}") from None
+        self._idle.put(proc)
+        return result
+
+    def map(self, batches: Iterable[list]) -> Iterator[list]:
+        """Each batch's results, in the order of the batches, computed concurrently."""
+        with ThreadPoolExecutor(len(self._procs)) as threads:
+            yield from threads.map(self._run, batches)
+
+    def close(self) -> None:
+        for proc in self._procs:
+            try:
+                if proc.stdin:
+                    proc.stdin.close()  # end of input: the worker exits
+                proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+            if proc.stdout:
+                proc.stdout.close()
+        self._procs.clear()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main() -> None:
+    """A worker: read the setup, then answer batches of (path, rel) with their analyses."""
+    from .analyze import analyze_batch, worker_setup
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing printed by a library may corrupt the replies
+    state = worker_setup(receive(stdin))
+    while True:
+        try:
+            batch = receive(stdin)
+        except EOFError:
+            return
+        send(stdout, analyze_batch(state, batch))
+
+
+if __name__ == "__main__":
+    main()

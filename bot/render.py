@@ -27,9 +27,18 @@ _TAG = re.compile(r"<[^>]+>")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+#: Lone surrogates: Telegram's JSON can carry them (``"\ud800"``), no encoding can.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def encodable(s: str) -> str:
+    """Text every encoding accepts: lone surrogates become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", s)
+
+
 def printable(s: str) -> str:
     """Text safe to write to a terminal: control characters removed."""
-    return _CONTROLS.sub("", s)
+    return _CONTROLS.sub("", encodable(s))
 
 
 class Format(Protocol):
@@ -47,19 +56,19 @@ class HtmlFormat:
     """Telegram's HTML parse mode: every piece of text escaped."""
 
     def text(self, s: str) -> str:
-        return html.escape(s, quote=False)
+        return html.escape(encodable(s), quote=False)
 
     def bold(self, s: str) -> str:
         return f"<b>{s}</b>"
 
     def link(self, label: str, url: str | None) -> str:
-        return f'<a href="{html.escape(url, quote=True)}">{label}</a>' if url else label
+        return f'<a href="{html.escape(encodable(url), quote=True)}">{label}</a>' if url else label
 
     def mark(self, s: str) -> str:
-        return f"<b>{html.escape(s, quote=False)}</b>"
+        return f"<b>{self.text(s)}</b>"
 
     def code(self, s: str) -> str:
-        return f"<code>{html.escape(s, quote=False)}</code>"
+        return f"<code>{self.text(s)}</code>"
 
     def visible_length(self, message: str) -> int:
         """Length as Telegram counts it after parsing entities (UTF-16 code units)."""

@@ -29,7 +29,8 @@ _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 _SITE_PREFIX = re.compile(r"^\s*[^\s>]{1,40}?->\s*")
-_SITE_SUFFIX = re.compile(r"\s+\|\s+[^|]{1,60}$")
+#: `` | nankai.info``, `` | 新华网``: a site name, one run of characters without spaces.
+_SITE_SUFFIX = re.compile(r"\s+\|\s+[^|\s]{1,60}$")
 
 
 def source_url(markdown: str) -> str | None:

@@ -13,12 +13,16 @@ from bot.service import ArchiveService
 from bot.settings import Settings
 from bot.store import SubscriberStore
 from retrieval import Archive
-from telegram.ext import Application
+from telegram import Update
+from telegram.ext import Application, ContextTypes, TypeHandler
 
 from fake_bot_api import FakeBotAPI, Sent
 
 #: No pacing in tests (one test checks the pacing itself).
 UNLIMITED = dict(chat_max_rate=0, overall_max_rate=0, group_max_rate=0)
+#: A handler group after the bot's own: PTB runs an update's groups one after the other (the
+#: error handler included), so reaching it means the bot has done all it will for the update.
+HANDLED_GROUP = 1000
 
 
 @dataclass
@@ -27,10 +31,15 @@ class Harness:
     app: Application
     service: ArchiveService
     store: SubscriberStore
+    handled: set[int]
 
     @property
     def bot(self) -> TelegramBot:
         return self.app.bot_data["telegram_bot"]
+
+    async def settled(self, update: dict) -> None:
+        """Wait until the bot has finished with ``update`` (as returned by the fake API)."""
+        await self.api.wait_for(lambda: update["update_id"] in self.handled)
 
     async def ask(self, text: str, chat_id: int = 111, **kw) -> Sent:
         """Send ``text`` as a user and wait for the bot's next message to that chat."""
@@ -39,11 +48,14 @@ class Harness:
         return await self.api.wait_for(lambda: len(self.api.sent_to(chat_id)) > before and self.api.sent_to(chat_id)[before])
 
     async def press(self, sent: Sent, data: str, **kw) -> dict:
-        """Press a button and wait for the callback answer; returns its parameters."""
-        before = len(self.api.of("answerCallbackQuery"))
-        self.api.press(sent, data, **kw)
-        call = await self.api.answer("answerCallbackQuery", before)
-        return call.params
+        """Press a button and wait until the bot has done all the press causes (the answer,
+        and any edit or message); returns the parameters of its callback answer."""
+        update = self.api.press(sent, data, **kw)
+        await self.settled(update)
+        query_id = update["callback_query"]["id"]
+        answers = [c.params for c in self.api.of("answerCallbackQuery") if c.params.get("callback_query_id") == query_id]
+        assert len(answers) == 1, answers
+        return answers[0]
 
     def current(self, sent: Sent) -> Sent:
         """The message as it is now (after edits)."""
@@ -66,15 +78,22 @@ async def running_bot(api: FakeBotAPI, content: Path, data: Path, limits: dict |
     store = SubscriberStore(settings.db_path)
     service = ArchiveService(archive, store)
     app = build_application(settings, service, rate_limiter=ChatRateLimiter(**(limits or UNLIMITED)))
+    handled: set[int] = set()
+
+    async def mark(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        handled.add(update.update_id)
+
+    app.add_handler(TypeHandler(Update, mark), group=HANDLED_GROUP)
     try:
         async with app:
             await app.post_init(app)  # type: ignore[misc]  # what run_polling does first
             await app.start()
             await app.updater.start_polling(poll_interval=0, timeout=1)  # type: ignore[union-attr]
             try:
-                yield Harness(api, app, service, store)
+                yield Harness(api, app, service, store, handled)
             finally:
                 await app.updater.stop()  # type: ignore[union-attr]
                 await app.stop()
     finally:
         store.close()
+        archive.close()

@@ -101,10 +101,12 @@ async def test_details_button_and_post_command(bot: Harness):
 
 async def test_forged_and_stale_buttons_get_a_polite_answer(bot: Harness):
     sent = await bot.ask("/search 教育")
-    for data in ("garbage", "k|doesnotexist", "g|search|x|教育", "g|nope|2|教育", "u|abc", "d|", "\u2603" * 10):
-        answer = await bot.press(sent, data)
-        assert "过期" in answer.get("text", "")
-    assert not bot.api.of("sendMessage")[-1].params["text"].startswith("抱歉")
+    replies = len(bot.api.of("sendMessage")) + len(bot.api.of("editMessageText"))
+    for data in ("garbage", "k|doesnotexist", "g|search|x|教育", "g|nope|2|教育", "u|abc", "d|", "\u2603" * 10,
+                 "g|search|教育|²", "u|²", "g|latest|5|٣"):
+        answer = await bot.press(sent, data)  # returns once the bot is done with the press
+        assert answer.get("text") == "这个按钮已过期，请重新搜索。", data
+    assert len(bot.api.of("sendMessage")) + len(bot.api.of("editMessageText")) == replies  # no message, no edit
 
 
 async def test_no_results_and_empty_search(bot: Harness):
@@ -158,8 +160,8 @@ async def test_latest(bot: Harness):
     assert sent.visible.count("📅") == 5
     three = await bot.ask("/latest 3")
     assert three.visible.count("📅") == 3
-    bad = await bot.ask("/latest lots")
-    assert "用法" in bad.visible
+    for bad in ("lots", "²", "0", "21", "-3"):
+        assert (await bot.ask(f"/latest {bad}")).visible == "用法：/latest [数量]，数量 1–20", bad
 
 
 async def test_english_user_gets_english(bot: Harness):
@@ -172,10 +174,11 @@ async def test_english_user_gets_english(bot: Harness):
 async def test_group_answers_commands_only(bot: Harness, api: FakeBotAPI):
     group = -1001
     before = len(api.sent_to(group))
-    api.message(group, "教育", chat_type="supergroup", user_id=5)
-    api.message(group, "/search@someotherbot 教育", chat_type="supergroup", user_id=5)
+    ignored = [api.message(group, "教育", chat_type="supergroup", user_id=5),
+               api.message(group, "/search@someotherbot 教育", chat_type="supergroup", user_id=5)]
     sent = await bot.ask(f"/search@{api.username} 教育", chat_id=group, chat_type="supergroup", user_id=5)
-    await asyncio.sleep(0.5)
+    for update in ignored:
+        await bot.settled(update)
     assert len(api.sent_to(group)) == before + 1
     assert "教育" in sent.visible
 
@@ -229,3 +232,27 @@ async def test_admin_commands(bot: Harness):
     assert "文章 69" in stats.visible and "上次扫描" in stats.visible
     reloaded = await bot.ask("/reload", chat_id=999)
     assert "已扫描" in reloaded.visible
+
+
+@pytest.mark.parametrize("command", ["/search 0000年", "/search since:9999-12-31 教育", "/range 0000-05",
+                                     "/range 2019-11-01..9999年", "/range 9999年 2019年", "/subscribe 教育 9999年"])
+async def test_dates_at_the_edge_of_the_calendar_get_the_bad_date_answer(bot: Harness, command: str):
+    sent = await bot.ask(command)
+    assert sent.visible.startswith("无法识别日期“"), sent.visible
+
+
+async def test_inline_and_paging_with_edge_dates_answer_politely(bot: Harness, api: FakeBotAPI):
+    before = len(api.of("answerInlineQuery"))
+    api.inline("教育 9999年")
+    answer = (await api.answer("answerInlineQuery", before)).params
+    assert answer["results"] == [] and answer["button"]["text"].startswith("无法识别日期")
+    sent = await bot.ask("/search 教育")
+    pressed = await bot.press(sent, "g|search|since:9999-12-31|2")
+    assert pressed == {"callback_query_id": pressed["callback_query_id"]}  # answered, nothing to say…
+    assert bot.current(sent).visible.startswith("无法识别日期")  # …and the message says what is wrong
+
+
+@pytest.mark.parametrize("query", ["½", "¼", "℅", '"½"'])
+async def test_characters_without_word_content_get_the_no_searchable_words_answer(bot: Harness, query: str):
+    sent = await bot.ask(f"/search {query}")
+    assert sent.visible == "这个查询里没有可搜索的词（只有标点或常用虚词）。请换几个关键词。"

@@ -97,7 +97,28 @@ def path_of_latest(archive: Archive) -> str:
     return path_id("misc/notes.txt")  # 2021-03-01, the newest fixture
 
 
-def test_odd_queries_do_not_crash(archive: Archive):
-    for text in ["！！！？？", "🙂🙂", "'; DROP TABLE posts; --", "<b>主题</b>", "-", '"', "tag:", "a" * 256]:
-        page = archive.search(text)
-        assert page.total >= 0
+@pytest.mark.parametrize("text, total, tokens", [
+    ("！！！？？", 0, ()),                                  # punctuation only: nothing to look for
+    ("🙂🙂", 0, ()),
+    ("'; DROP TABLE posts; --", 0, ("drop", "table", "posts")),  # just words, found nowhere
+    ("<b>主题</b>", 2, ("b", "主题", "b")),                 # tags are text: 主题 still finds its posts
+    ("-", 0, ()),
+    ('"', 7, ()),                                          # an empty phrase: the query is empty, a listing
+    ("tag:", 0, ("tag",)),                                 # a key without a value is a word
+    ("a" * 256, 0, ("a" * 256,)),
+    ("½", 0, ()),                                          # NFKC makes it 1⁄2: no word character of its own
+    ("¼ ℅", 0, ()),
+    ('"½"', 0, ()),
+    ("-½ 教育", 2, ("教育",)),
+])
+def test_odd_queries_get_exact_answers(archive: Archive, text: str, total: int, tokens: tuple):
+    page = archive.search(text)
+    assert (page.total, page.tokens) == (total, tokens)
+
+
+@pytest.mark.parametrize("text", ["0000年", "9999年", "0000-05", "since:9999-12-31", "2019-11-01..9999年",
+                                  "until:0001-01-01", "date:1899-12-31", "2101年 教育"])
+def test_dates_at_the_edge_of_the_calendar_are_bad_dates(archive: Archive, text: str):
+    with pytest.raises(QueryError) as caught:
+        archive.search(text)
+    assert caught.value.code == "bad_date"

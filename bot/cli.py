@@ -59,6 +59,7 @@ def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool =
             content, index_dir, tz=settings.timezone, user_dict=settings.user_dict,
             rebuild=getattr(args, "rebuild", False), progress=callback,
             access=ACCESS.get(args.command, "auto"), on_wait=_waiting,
+            site_url=settings.site_url, permalink=settings.permalink,
         )
     finally:
         if bar is not None:
@@ -92,7 +93,8 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
             print(json.dumps({
                 "id": hit.post.id, "title": hit.post.title,
                 "date": hit.post.date.isoformat() if hit.post.date else None,
-                "url": hit.post.url, "score": hit.score, "summary": str(hit.summary),
+                "url": hit.post.link, "source_url": hit.post.url, "page_url": hit.post.page_url,
+                "score": hit.score, "summary": str(hit.summary),
                 "highlights": [list(s) for s in hit.summary.spans],
             }, ensure_ascii=False))
         return 0

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from retrieval import Hit, Post, Summary, lead_summary
+from retrieval import Hit, Post, Summary, post_summary
 
 from .service import Listing, Problem
 from .store import Subscription
@@ -153,7 +153,7 @@ def post_meta(fmt: Format, post: Post, lang: str) -> str:
 
 def hit_block(fmt: Format, number: int | None, hit: Hit, lang: str, summary_limit: int | None = None) -> str:
     """One result: number (if any), linked title, date and labels, summary with matches marked."""
-    title = fmt.bold(fmt.link(fmt.text(_clip(hit.post.title, TITLE_CHARS)), hit.post.url))
+    title = fmt.bold(fmt.link(fmt.text(_clip(hit.post.title, TITLE_CHARS)), hit.post.link))
     prefix = f"{number}. " if number is not None else ""
     return f"{prefix}{title}\n{post_meta(fmt, hit.post, lang)}\n{_summary(fmt, hit.summary, summary_limit)}"
 
@@ -202,16 +202,23 @@ def render_listing(fmt: Format, listing: Listing, lang: str) -> Message:
     return Message(text, tuple(row for row in (details, tuple(nav)) if row))
 
 
+def _detail_links(fmt: Format, post: Post, lang: str) -> str:
+    """"原文" (the original article) and "本站" (the post's page on the site), each where known."""
+    links = [fmt.link(fmt.text(t(lang, key)), url) for key, url in (("source", post.url), ("site_page", post.page_url)) if url]
+    return fmt.text(" · ").join(links) if links else fmt.text(t(lang, "no_source"))
+
+
 def render_post(fmt: Format, post: Post, lang: str) -> Message:
-    """A post's detail: title, date and labels, a longer lead summary, the source link, the id."""
-    summary = lead_summary(post.body, DETAIL_CHARS)
+    """A post's detail: title, date and labels, a longer lead summary, its links, the id."""
+    summary = post_summary(post, DETAIL_CHARS)
     lines = [
         fmt.bold(fmt.text(_clip(post.title, TITLE_CHARS))),
         post_meta(fmt, post, lang),
+        *([fmt.text(t(lang, "updated", date=f"{post.updated:%Y-%m-%d}"))] if post.updated else []),
         "",
         fmt.text(str(summary)),
         "",
-        fmt.link(fmt.text(t(lang, "source")), post.url) if post.url else fmt.text(t(lang, "no_source")),
+        _detail_links(fmt, post, lang),
         fmt.text(f"{t(lang, 'id')}: ") + fmt.code(post.id),
     ]
     return Message("\n".join(lines))
@@ -233,10 +240,10 @@ def _queries_line(fmt: Format, queries: tuple[str, ...] | list[str], lang: str) 
 
 def render_push(fmt: Format, post: Post, queries: tuple[str, ...], lang: str) -> Message:
     """The message for one new post."""
-    title = fmt.bold(fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.url))
+    title = fmt.bold(fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.link))
     body = "\n".join([
         fmt.bold(fmt.text(t(lang, "push_single"))), title, post_meta(fmt, post, lang),
-        fmt.text(str(lead_summary(post.body))), "", _queries_line(fmt, queries, lang),
+        fmt.text(str(post_summary(post))), "", _queries_line(fmt, queries, lang),
     ])
     return Message(body)
 
@@ -247,7 +254,7 @@ def render_digest(fmt: Format, items: list[tuple[Post, tuple[str, ...]]], lang: 
     lines = []
     for post, _ in items:
         date = f"{post.date:%Y-%m-%d}" if post.date else t(lang, "undated")
-        lines.append((post.id, f"• {fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.url)} {fmt.text('(' + date + ')')}"))
+        lines.append((post.id, f"• {fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.link)} {fmt.text('(' + date + ')')}"))
     queries = _queries_line(fmt, tuple(q for _, qs in items for q in qs), lang)
     budget = MESSAGE_LIMIT - fmt.visible_length(queries) - 64
     messages: list[tuple[Message, list[str]]] = []
@@ -295,6 +302,6 @@ def render_articles(fmt: Format, listing: Listing, lang: str) -> list[Article]:
         text = hit_block(fmt, None, hit, lang)
         articles.append(Article(
             _article_id(hit.post.id), _clip(hit.post.title, 100) or hit.post.id,
-            _clip(f"{date} · {hit.summary}", 200), Message(text), hit.post.url,
+            _clip(f"{date} · {hit.summary}", 200), Message(text), hit.post.link,
         ))
     return articles

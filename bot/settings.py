@@ -29,6 +29,8 @@ class Settings:
     scan_interval: float = DEFAULT_SCAN_INTERVAL
     timezone: str = "Asia/Shanghai"
     user_dict: Path | None = None
+    site_url: str | None = None
+    permalink: str | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -82,6 +84,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     user_dict = get("ARCHIVE_USER_DICT")
     if user_dict and not Path(user_dict).is_file():
         raise SettingsError(f"ARCHIVE_USER_DICT: {user_dict} is not a file")
+    site_url = get("ARCHIVE_SITE_URL") or None
+    if site_url is not None and not site_url.startswith(("http://", "https://")):
+        raise SettingsError("ARCHIVE_SITE_URL: must start with http:// or https:// (the site's address, as Hexo's url)")
     return Settings(
         token=token,
         api_base_url=base_url,
@@ -91,4 +96,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         scan_interval=_interval(get("ARCHIVE_SCAN_INTERVAL") or str(DEFAULT_SCAN_INTERVAL)),
         timezone=tz,
         user_dict=Path(user_dict) if user_dict else None,
+        site_url=site_url,
+        permalink=get("ARCHIVE_PERMALINK") or None,
     )

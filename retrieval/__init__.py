@@ -8,9 +8,9 @@ from .dates import DateRange
 from .post import Post
 from .query import MAX_QUERY_CHARS, Query, QueryError, range_query
 from .search import NO_RERANK, Hit, Ranking, SearchPage
-from .summary import Summary, lead_summary
+from .summary import Summary, post_summary
 
 __all__ = [
     "Archive", "ArchiveError", "ArchiveStats", "DateRange", "Hit", "MAX_QUERY_CHARS", "NO_RERANK", "Post",
-    "Query", "QueryError", "Ranking", "RefreshResult", "SearchPage", "Summary", "lead_summary", "range_query",
+    "Query", "QueryError", "Ranking", "RefreshResult", "SearchPage", "Summary", "post_summary", "range_query",
 ]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .dates import timezone
 from .index import DocTerms
-from .loader import MAX_POST_BYTES, MalformedPost, parse_post, too_large
+from .hexo import Site
+from .loader import MAX_POST_BYTES, MalformedPost, Unpublished, parse_post, too_large
 from .phrases import text_of
 from .post import Post
 from .tokenizer import Tokenizer
@@ -37,6 +40,8 @@ class Analysis:
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     recheck_at: float | None = None
+    #: Skipped because Hexo would not publish it: any earlier version must go too.
+    unpublished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class Setup:
 
     tz_name: str
     user_dict: str | None = None
+    site: Site | None = None
 
 
 def _read(path: Path) -> tuple[os.stat_result, bytes | None]:
@@ -68,7 +74,11 @@ def analyze(path: Path, rel: str, setup: Setup, tokenizer: Tokenizer) -> Analysi
         return Analysis(rel, st.st_size, st.st_mtime_ns, "", reason=too_large())
     result = Analysis(rel, st.st_size, st.st_mtime_ns, hashlib.blake2b(data, digest_size=16).hexdigest())
     try:
-        parsed = parse_post(data, rel, timezone(setup.tz_name))
+        file_time = datetime.fromtimestamp(st.st_mtime_ns / 1e9, dt_timezone.utc)
+        parsed = parse_post(data, rel, timezone(setup.tz_name), setup.site, file_time=file_time)
+    except Unpublished as exc:
+        result.reason, result.recheck_at, result.unpublished = exc.reason, exc.recheck_at, True
+        return result
     except MalformedPost as exc:
         result.reason = exc.reason
         return result
@@ -110,7 +120,7 @@ def analyze_many(
     pairs = [(str(p), r) for p, r in jobs]
     batches = [pairs[i : i + BATCH_FILES] for i in range(0, len(pairs), BATCH_FILES)]
     user_dict = str(tokenizer.user_dict) if tokenizer.user_dict else None
-    with WorkerPool(workers, Setup(setup.tz_name, user_dict)) as pool:
+    with WorkerPool(workers, Setup(setup.tz_name, user_dict, setup.site)) as pool:
         for results in pool.map(batches):
             yield from results
             if progress:

@@ -15,6 +15,7 @@ from .analyze import Analysis, Setup, analyze_many
 from .bm25 import BM25Params
 from .dates import DEFAULT_TIMEZONE, timezone
 from .docstore import UNDATED, DocStore, Records
+from .hexo import SiteError, find_site
 from .index import InvertedIndex
 from .matching import PostMatcher
 from .post import Post
@@ -117,6 +118,8 @@ class Archive:
         ranking: Ranking,
         settle_seconds: float,
         workers: int | None,
+        site_url: str | None = None,
+        permalink: str | None = None,
     ) -> None:
         self.content_dir = content_dir
         self.tz_name = tz_name
@@ -126,7 +129,8 @@ class Archive:
         self.settle_seconds = settle_seconds
         self.workers = workers
         self._dir = IndexDir(index_dir) if index_dir is not None else None
-        self._scanner = ContentScanner(content_dir)
+        self.site, self.posts_dir = find_site(content_dir, site_url, permalink)
+        self._scanner = ContentScanner(self.posts_dir)
         self.index = InvertedIndex()
         self.docs = DocStore()
         self.files: dict[str, FileEntry] = {}
@@ -155,6 +159,8 @@ class Archive:
         progress: ProgressCallback | None = None,
         access: str = "auto",
         on_wait: Callable[[str], None] | None = None,
+        site_url: str | None = None,
+        permalink: str | None = None,
     ) -> "Archive":
         """Load the index from ``index_dir`` (or build it), then sync it with the files.
 
@@ -166,7 +172,11 @@ class Archive:
         writes when no other process does, and otherwise reads the index and keeps its own
         updates in memory; ``'write'`` waits for the writer to finish (calling ``on_wait`` with
         the holder's description first); ``'read'`` never writes. :meth:`close` lets go.
-        Raises :class:`ArchiveError` when the directories are unusable.
+
+        A Hexo site around ``content_dir`` (see :mod:`retrieval.hexo`) decides which posts are
+        published and their page addresses; ``site_url`` and ``permalink`` override its
+        ``url`` and ``permalink`` (or, without a site, make one). Raises :class:`ArchiveError`
+        when the directories or the site's settings are unusable.
         """
         from .tokenizer import Tokenizer
 
@@ -182,7 +192,10 @@ class Archive:
             if where.exists() and not where.is_dir():
                 raise ArchiveError(f"the index directory {where} is a file, not a directory")
         tokenizer = Tokenizer(Path(user_dict) if user_dict else None)
-        archive = cls(content, where, tz, tokenizer, ranking, settle_seconds, workers)
+        try:
+            archive = cls(content, where, tz, tokenizer, ranking, settle_seconds, workers, site_url, permalink)
+        except SiteError as exc:
+            raise ArchiveError(str(exc)) from None
         archive._take_lock(access, on_wait)
         loaded = False
         if archive._dir is not None and not rebuild:
@@ -383,16 +396,23 @@ class Archive:
         self._dirty_files.update(rel for rel, _ in jobs)
 
     def _setup(self) -> Setup:
-        return Setup(self.tz_name)
+        return Setup(self.tz_name, site=self.site)
 
     def _apply(self, a: Analysis, result: RefreshResult, force: bool = False) -> None:
         old = self.files.get(a.rel)
         if old is not None and old.digest == a.digest and old.reason is None and not force:
             old.size, old.mtime_ns = a.size, a.mtime_ns  # touched, not changed
             return
+        if a.unpublished and old is not None and old.doc is not None and self.index.live[old.doc]:
+            # Withdrawn (made a draft, or postdated): it must not stay searchable.
+            self.index.remove(old.doc)
+            self.ids.pop(old.post_id, None)  # type: ignore[arg-type]
+            self._freed.add(old.post_id)  # type: ignore[arg-type]
+            result.removed.append(old.post_id)  # type: ignore[arg-type]
+            old = None
         if a.post is None or a.terms is None:
             # Keep the last good version indexed (the file may be half-written); retry when it changes.
-            log.warning("skipped %s: %s", a.rel, a.reason)
+            log.log(logging.INFO if a.unpublished else logging.WARNING, "skipped %s: %s", a.rel, a.reason)
             result.skipped[a.rel] = a.reason or "unreadable"
             self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, old.doc if old else None,
                                           old.post_id if old else None, a.reason, recheck_at=a.recheck_at)
@@ -443,6 +463,7 @@ class Archive:
             "format": FORMAT_VERSION,
             "tokenizer": self.tokenizer.fingerprint,
             "timezone": self.tz_name,
+            "site": self.site.fingerprint if self.site else None,
             "content": str(self.content_dir.resolve()),
             "bm25": asdict(self.index.params),
         }

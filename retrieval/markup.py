@@ -1,4 +1,9 @@
-"""From Hexo Markdown to the plain text that is indexed and summarized."""
+"""From Hexo Markdown to the plain text that is indexed and summarized.
+
+Hexo's own markup goes too: tag plugins (``{% blockquote %}…{% endblockquote %}`` and
+``{% pullquote %}`` keep their quoted text; ``{% codeblock %}`` and fenced code become the
+post's *code*, searchable but never shown in a summary; one-line tags such as ``{% asset_img
+… %}`` or ``{% post_link … %}`` are dropped), the ``<!-- more -->`` marker and raw HTML."""
 
 from __future__ import annotations
 
@@ -19,6 +24,14 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _HTML_BLOCK = re.compile(r"<(script|style)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _CODE_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
+#: A fenced block (its fence, info string and closing fence) or a Hexo code tag.
+_CODE_BLOCK = re.compile(
+    r"^[ \t]*(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<fenced>.*?)^[ \t]*(?P=fence)[ \t]*$"
+    r"|\{%-?\s*(?P<tag>codeblock|code|include_code|raw)\b[^%]*%\}(?P<tagged>.*?)\{%-?\s*end(?P=tag)\s*-?%\}",
+    re.MULTILINE | re.DOTALL,
+)
+#: Any other tag plugin marker (opening, closing or single), removed; text between stays.
+_TAG_PLUGIN = re.compile(r"\{%-?.*?-?%\}", re.DOTALL)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s*", re.MULTILINE)
 _QUOTE = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+", re.MULTILINE)
@@ -39,9 +52,26 @@ def source_url(markdown: str) -> str | None:
     return found[-1] if found else None
 
 
+def split_code(markdown: str) -> tuple[str, str]:
+    """The Markdown without its code blocks, and the code (one block a line group); ``{% raw %}``
+    blocks are Hexo's way to show markup as text, so their content stays in the text."""
+    code: list[str] = []
+
+    def take(m: re.Match) -> str:
+        if m["tag"] == "raw":
+            return m["tagged"]
+        code.append((m["fenced"] if m["fence"] else m["tagged"]).strip("\n"))
+        return "\n"
+
+    text = _CODE_BLOCK.sub(take, markdown)
+    return text, "\n".join(c for c in code if c.strip())
+
+
 def plain_text(markdown: str) -> str:
-    """Markdown body to plain text: images, URLs, tags and emphasis marks removed, link text kept."""
+    """Markdown body to plain text: images, URLs, tags, tag plugins and emphasis marks removed,
+    link text kept (code blocks are expected to be taken out first: :func:`split_code`)."""
     text = _SOURCE_LINK.sub("", markdown)
+    text = _TAG_PLUGIN.sub("", text)
     text = _HTML_COMMENT.sub("", text)
     text = _HTML_BLOCK.sub("", text)
     text = _IMAGE.sub("", text)

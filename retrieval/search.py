@@ -11,7 +11,7 @@ from .docstore import DocStore
 from .index import InvertedIndex
 from .post import Post
 from .query import Query
-from .summary import SUMMARY_CHARS, Summary, lead_summary, query_summary
+from .summary import SUMMARY_CHARS, Summary, post_summary, query_summary
 from .phrases import Phrase, compact, contains_phrase_bytes
 from .tokenizer import Tokenizer
 
@@ -188,7 +188,7 @@ class Searcher:
         else:
             order = top_indices([self.docs.dates[cand].astype(np.float64), cand.astype(np.float64)], k)
             page = [
-                Hit(post, None, lead_summary(post.body, summary_chars))
+                Hit(post, None, post_summary(post, summary_chars))
                 for doc in cand[order][offset:k]
                 for post in [self._post(int(doc))]
             ]

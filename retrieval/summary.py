@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from .post import Post
 
 from .tokenizer import fold_chars
 
@@ -100,6 +103,11 @@ def lead_summary(body: str, max_chars: int = SUMMARY_CHARS, terms: Iterable[str]
         text += sentence
     text = _trim(text, max_chars)
     return Summary(text, match_spans(text, terms))
+
+
+def post_summary(post: "Post", max_chars: int = SUMMARY_CHARS) -> Summary:
+    """A post's lead: its author's ``description`` where it has one, else its opening sentences."""
+    return lead_summary(post.description or post.body, max_chars)
 
 
 def query_summary(

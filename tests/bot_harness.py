@@ -74,7 +74,8 @@ def settings_for(api: FakeBotAPI, content: Path, data: Path, **kw) -> Settings:
 async def running_bot(api: FakeBotAPI, content: Path, data: Path, limits: dict | None = None, **kw) -> AsyncIterator[Harness]:
     """The bot, polling the fake server, until the block ends."""
     settings = settings_for(api, content, data, **kw)
-    archive = Archive.open(content, settings.index_dir, settle_seconds=0)
+    archive = Archive.open(content, settings.index_dir, settle_seconds=0, site_url=settings.site_url,
+                           permalink=settings.permalink)
     store = SubscriberStore(settings.db_path)
     service = ArchiveService(archive, store)
     app = build_application(settings, service, rate_limiter=ChatRateLimiter(**(limits or UNLIMITED)))

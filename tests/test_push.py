@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -275,3 +276,31 @@ async def test_kill_9_in_the_middle_of_a_push_then_restart_delivers_each_pair_on
                 bot_process.kill()
     text = log.read_text(errors="replace")
     assert api.token not in text and "TEST-token" not in text  # the token never reaches the logs
+
+
+async def test_a_hexo_draft_is_pushed_once_when_it_is_published_and_never_before(api: FakeBotAPI, tmp_path: Path):
+    site = tmp_path / "site"
+    (site / "source").mkdir(parents=True)
+    (site / "_config.yml").write_text("url: https://blog.example.com\npermalink: :year/:title/\ntimezone: Asia/Shanghai\n")
+    shutil.copytree(Path(__file__).parent / "fixtures" / "posts", site / "source" / "_posts")
+    posts, drafts = site / "source" / "_posts", site / "source" / "_drafts"
+    async with running_bot(api, site, tmp_path / "data") as h:
+        await h.baseline()
+        await h.ask("/subscribe", chat_id=60)
+        before = len(api.sent_to(60))
+        draft = write_post(posts, "plan.md", "尚未发布的计划", "草稿里的计划。", date="2021-04-01 09:00:00", urlname="plan")
+        draft.write_text(draft.read_text().replace("urlname: plan", "urlname: plan\npublished: false"))
+        write_post(drafts, "idea.md", "草稿箱里的想法", "还在写。", date="2021-04-02 09:00:00", urlname="idea")
+        assert (await push(h)).sent == 0
+        assert h.service.search('"草稿里的计划"').page.total == 0 and h.service.post("plan").code == "not_found"
+        draft.write_text(draft.read_text().replace("published: false", "published: true"))
+        assert (await push(h)).sent == 1
+        shown = api.sent_to(60)[before]
+        assert "尚未发布的计划" in shown.visible and 'href="https://blog.example.com/2021/plan/"' in shown.text
+        assert (await push(h)).sent == 0  # once
+        (drafts / "idea.md").rename(posts / "idea.md")  # what `hexo publish idea` does
+        assert (await push(h)).sent == 1 and "草稿箱里的想法" in api.sent_to(60)[before + 1].visible
+        draft.write_text(draft.read_text().replace("published: true", "published: false"))  # withdrawn
+        report = await push(h)
+        assert report.removed == 1 and report.sent == 0 and h.service.search('"草稿里的计划"').page.total == 0
+        assert len(api.sent_to(60)) == before + 2

@@ -35,6 +35,7 @@ from telegram.ext import (
 )
 
 from .callbacks import CallbackCodec
+from .channels import keep_configured, managed_channel, split_channel
 from .dialog import Dialog, Who
 from .push import Pusher
 from .ratelimit import ChatRateLimiter
@@ -103,12 +104,47 @@ class TelegramBot:
 
         async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             asker, text = who(update), command_text(update)
+            if name in MANAGING and split_channel(text)[0] is not None:
+                await self.channel_command(update, context, name, text)
+                return
             if name in MANAGING and not await self.may_manage(update, context):
                 await self.reply(update, self.dialog.refused(asker, "admins_only"))
                 return
             await self.reply(update, await asyncio.to_thread(self.dialog.command, asker, name, text))
 
         return handle
+
+    async def channel_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE, name: str, text: str) -> None:
+        """``/subscribe @channel [QUERY]`` and ``/unsubscribe @channel [N]``, from a private chat:
+        the sender must administer the channel (checked now), and to subscribe the bot must be
+        allowed to post there."""
+        asker, user = who(update), update.effective_user
+        if asker.chat_type != ChatType.PRIVATE or user is None:
+            await self.reply(update, self.dialog.refused(asker, "channel_private_only"))
+            return
+        ref, rest = split_channel(text)
+        assert ref is not None
+        channel = await managed_channel(context.bot, ref, user.id, to_post=name == "subscribe")
+        if isinstance(channel, Problem):
+            await self.reply(update, render_problem(HTML, channel, asker.lang))
+            return
+        act = self.dialog.subscribe_channel if name == "subscribe" else self.dialog.unsubscribe_channel
+        await self.reply(update, await asyncio.to_thread(act, asker, channel, rest))
+
+    async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A group became a supergroup: its subscriptions follow it (the service message comes
+        to the old group with ``migrate_to_chat_id``, to the new one with ``migrate_from_chat_id``)."""
+        message = update.effective_message
+        if message is None:
+            return
+        if message.migrate_to_chat_id:
+            old, new = message.chat.id, message.migrate_to_chat_id
+        elif message.migrate_from_chat_id:
+            old, new = message.migrate_from_chat_id, message.chat.id
+        else:
+            return
+        if await asyncio.to_thread(self.service.store.migrate_chat, old, new):  # type: ignore[union-attr]
+            log.info("group %d became the supergroup %d: its subscriptions moved", old, new)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A plain message in a private chat is a search."""
@@ -235,6 +271,7 @@ class TelegramBot:
     def register(self, app: Application) -> None:
         for name in ("start", *MENU):
             app.add_handler(CommandHandler(name, self.command(name)))
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.on_migrate))
         app.add_handler(CommandHandler("reload", self.on_reload))
         app.add_handler(CommandHandler("stats", self.on_stats))
         private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -250,6 +287,8 @@ class TelegramBot:
             lang = "en" if code == "en" else "zh"
             commands = [BotCommand(name, t(lang, f"cmd_{name}")) for name in MENU]
             await app.bot.set_my_commands(commands, language_code=code)
+        if self.settings.channels:
+            await keep_configured(app.bot, self.service, self.settings.channels)
         if app.job_queue is None:
             raise RuntimeError("python-telegram-bot was installed without its job-queue extra")
         app.job_queue.run_repeating(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from retrieval import ArchiveStats
 
 from .render import Action, Format, Message, render_listing, render_post, render_problem, render_subscriptions
+from .store import Channel
 from .service import MAX_LATEST, PER_PAGE, ArchiveService, Listing, Problem, user_number
 from .texts import t
 
@@ -50,7 +51,8 @@ class Dialog:
         o = self.service.overview()
         last = f"{o.last_scan:%Y-%m-%d %H:%M:%S}" if o.last_scan else t(who.lang, "never")
         text = t(who.lang, "stats", posts=o.archive.posts, span=self._span(o.archive, who.lang),
-                 skipped=len(o.archive.skipped), last_scan=last, scan_seconds=o.scan_seconds, **o.store)
+                 skipped=len(o.archive.skipped), last_scan=last, scan_seconds=o.scan_seconds,
+                 configured="；".join(o.configured) or "-", **o.store)
         return Message(self.fmt.text(text))
 
     def reloaded(self, who: Who, *, added: int, changed: int, removed: int, sent: int) -> Message:
@@ -93,7 +95,27 @@ class Dialog:
         return Message(self.fmt.text(t(who.lang, key, query=query or t(who.lang, "sub_all_label"))))
 
     def subscriptions(self, who: Who) -> Message:
-        return render_subscriptions(self.fmt, self.service.subscriptions(who.chat_id), who.lang)
+        managed = self.service.managed(who.chat_id) if who.chat_type == "private" else []
+        return render_subscriptions(self.fmt, self.service.subscriptions(who.chat_id), who.lang, managed)
+
+    def subscribe_channel(self, who: Who, channel: Channel, text: str) -> Message:
+        """``/subscribe @channel [QUERY]`` once the channel has been checked."""
+        result = self.service.subscribe_channel(channel, who.chat_id, who.lang, text)
+        if isinstance(result, Problem):
+            return render_problem(self.fmt, result, who.lang, text)
+        query = result.subscription.query
+        key = "channel_already" if not result.created else "channel_subscribed" if query else "channel_subscribed_all"
+        return Message(self.fmt.text(t(who.lang, key, channel=channel.label, query=query or t(who.lang, "sub_all_label"))))
+
+    def unsubscribe_channel(self, who: Who, channel: Channel, text: str) -> Message:
+        """``/unsubscribe @channel [N]`` once the sender is known to administer it."""
+        number = user_number(text) if text.strip() else None
+        if text.strip() and number is None:
+            return render_problem(self.fmt, Problem("channel_unsub_usage", {"channel": channel.label}), who.lang)
+        result = self.service.unsubscribe(channel.chat_id, number)
+        if isinstance(result, Problem):
+            return render_problem(self.fmt, Problem("channel_unsub_usage", {"channel": channel.label}), who.lang)
+        return Message(self.fmt.text(t(who.lang, "channel_unsubscribed", channel=channel.label, n=result)))
 
     def unsubscribe(self, who: Who, text: str) -> Message:
         number = user_number(text) if text.strip() else None

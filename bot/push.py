@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from retrieval import Post, Query, QueryError
 
 from .render import HTML, Format, Message, render_digest, render_push
 from .service import ArchiveService
 from .store import Delivery, Subscription
+from .texts import t
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,21 @@ log = logging.getLogger(__name__)
 DIGEST_FROM = 4
 #: Chats served at the same time (the rate limiter paces the actual requests).
 CONCURRENT_CHATS = 32
-#: Bad Request descriptions that mean the chat is gone for good.
-GONE = ("chat not found", "user is deactivated", "group chat was upgraded", "peer_id_invalid", "bot was kicked")
+#: Bad Request descriptions that mean the chat is gone for good (or, for a channel, that the
+#: bot may no longer post there). A group that became a supergroup is not gone: it moved.
+GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was kicked", "need administrator rights",
+        "not enough rights", "chat_write_forbidden")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a delivery goes: the chat, its language, whether it is a channel, and whether it
+    is the new home of a group that moved during this run."""
+
+    chat_id: int
+    lang: str
+    channel: bool = False
+    moved: bool = False
 
 
 @dataclass(slots=True)
@@ -48,6 +62,7 @@ class PushReport:
     messages: int = 0
     failed: int = 0
     deactivated: int = 0
+    migrated: int = 0
 
 
 def match_subscriptions(subscriptions: list[Subscription], posts: list[Post], service: ArchiveService) -> list[Delivery]:
@@ -114,43 +129,54 @@ class Pusher:
 
     async def deliver(self, bot: Bot, report: PushReport) -> None:
         """Send every pending delivery, chats concurrently (paced by the bot's rate limiter)."""
-        pending, languages = await asyncio.to_thread(lambda: (self.store.pending(), self.store.chat_languages()))
+        pending, languages, kinds = await asyncio.to_thread(
+            lambda: (self.store.pending(), self.store.chat_languages(), self.store.chat_kinds()))
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(chat_id: int, items: list[Delivery]) -> None:
             async with gate:
-                await self._deliver_chat(bot, chat_id, items, languages.get(chat_id, "zh"), report)
+                target = Target(chat_id, languages.get(chat_id, "zh"), kinds.get(chat_id) == "channel")
+                await self._deliver_chat(bot, target, items, report)
 
         await asyncio.gather(*(one(chat_id, items) for chat_id, items in pending.items()))
         if report.sent or report.failed:
             log.info("push: %d posts in %d messages, %d failures, %d chats deactivated",
                      report.sent, report.messages, report.failed, report.deactivated)
 
-    def _messages(self, chat_id: int, items: list[Delivery], lang: str) -> list[tuple[Message, list[str], bool]]:
+    def _messages(self, target: Target, items: list[Delivery]) -> list[tuple[Message, list[str], str | None]]:
+        """The messages for ``items``, each with its posts' ids and the link to preview (None:
+        no preview; a digest has many links)."""
         with self.service.lock:
             found = [(self.service.archive.get(d.post_id), d) for d in items]
         gone = [d.post_id for post, d in found if post is None]
         if gone:  # removed from the archive before it could be pushed
-            self.store.mark_dropped(chat_id, gone)
+            self.store.mark_dropped(target.chat_id, gone)
         posts = [(post, d.queries) for post, d in found if post is not None]
         if len(posts) >= DIGEST_FROM:
-            return [(message, ids, False) for message, ids in render_digest(self.fmt, posts, lang)]
-        return [(render_push(self.fmt, post, queries, lang), [post.id], True) for post, queries in posts]
+            return [(message, ids, None) for message, ids in render_digest(self.fmt, posts, target.lang, target.channel)]
+        return [(render_push(self.fmt, post, queries, target.lang, target.channel), [post.id], post.link or "")
+                for post, queries in posts]
 
-    async def _deliver_chat(self, bot: Bot, chat_id: int, items: list[Delivery], lang: str, report: PushReport) -> None:
-        messages = await asyncio.to_thread(self._messages, chat_id, items, lang)
+    async def _deliver_chat(self, bot: Bot, target: Target, items: list[Delivery], report: PushReport) -> None:
+        chat_id = target.chat_id
+        messages = await asyncio.to_thread(self._messages, target, items)
         for message, post_ids, preview in messages:
+            options = LinkPreviewOptions(is_disabled=True) if preview is None else LinkPreviewOptions(url=preview or None)
             try:
-                await bot.send_message(
-                    chat_id, message.text, parse_mode=ParseMode.HTML,
-                    link_preview_options=LinkPreviewOptions(is_disabled=not preview),
-                )
+                await bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML, link_preview_options=options)
+            except ChatMigrated as exc:  # the group became a supergroup: follow it, once
+                if target.moved:
+                    log.error("chat %d moved again, to %d, within one run; next run", chat_id, exc.new_chat_id)
+                    report.failed += 1
+                    return
+                await self._moved(bot, target, exc.new_chat_id, report)
+                return
             except Forbidden as exc:
-                await self._gone(chat_id, str(exc), report)
+                await self._gone(bot, target, str(exc), report)
                 return
             except BadRequest as exc:
                 if any(g in str(exc).lower() for g in GONE):
-                    await self._gone(chat_id, str(exc), report)
+                    await self._gone(bot, target, str(exc), report)
                     return
                 log.error("push to chat %d rejected (%s); dropping posts %s", chat_id, exc, post_ids)
                 await asyncio.to_thread(self.store.mark_dropped, chat_id, post_ids)
@@ -167,7 +193,29 @@ class Pusher:
             report.sent += len(post_ids)
             report.messages += 1
 
-    async def _gone(self, chat_id: int, reason: str, report: PushReport) -> None:
-        log.info("chat %d blocked the bot or is gone (%s): deactivated", chat_id, reason)
-        await asyncio.to_thread(self.store.deactivate_chat, chat_id, reason)
+    async def _moved(self, bot: Bot, target: Target, new_id: int, report: PushReport) -> None:
+        """Move the chat's subscriptions and deliveries to its new id and deliver there."""
+        log.info("chat %d became the supergroup %d: its subscriptions move there", target.chat_id, new_id)
+        await asyncio.to_thread(self.store.migrate_chat, target.chat_id, new_id)
+        report.migrated += 1
+        items = (await asyncio.to_thread(self.store.pending)).get(new_id, [])
+        await self._deliver_chat(bot, Target(new_id, target.lang, target.channel, moved=True), items, report)
+
+    async def _gone(self, bot: Bot, target: Target, reason: str, report: PushReport) -> None:
+        log.info("chat %d blocked the bot or is gone (%s): deactivated", target.chat_id, reason)
+        first_time = await asyncio.to_thread(self.store.deactivate_chat, target.chat_id, reason)
         report.deactivated += 1
+        if target.channel and first_time:
+            await self._tell_channel_admins(bot, target, reason)
+
+    async def _tell_channel_admins(self, bot: Bot, target: Target, reason: str) -> None:
+        """The bot lost the right to post to a channel: tell the admins who set it up, once."""
+        channel = next((c for c in await asyncio.to_thread(self.store.channels) if c.chat_id == target.chat_id), None)
+        label = channel.label if channel else str(target.chat_id)
+        languages = await asyncio.to_thread(self.store.chat_languages)
+        for admin in await asyncio.to_thread(self.store.channel_admin_chats, target.chat_id):
+            text = t(languages.get(admin, target.lang), "channel_lost_rights", channel=label, reason=reason[:200])
+            try:
+                await bot.send_message(admin, self.fmt.text(text), parse_mode=ParseMode.HTML)
+            except TelegramError as exc:
+                log.warning("could not tell chat %d that %s is lost: %s", admin, label, exc)

@@ -15,7 +15,7 @@ from typing import Protocol
 from retrieval import Hit, Post, Summary, post_summary
 
 from .service import Listing, Problem
-from .store import Subscription
+from .store import Channel, Subscription
 from .texts import t
 
 MESSAGE_LIMIT = 4096
@@ -224,13 +224,23 @@ def render_post(fmt: Format, post: Post, lang: str) -> Message:
     return Message("\n".join(lines))
 
 
-def render_subscriptions(fmt: Format, subs: list[Subscription], lang: str) -> Message:
-    if not subs:
+def render_subscriptions(fmt: Format, subs: list[Subscription], lang: str,
+                         channels: list[tuple[Channel, list[Subscription]]] | None = None) -> Message:
+    """A chat's subscriptions (each with a remove button), then those of the channels it manages
+    (removed with ``/unsubscribe @channel N``, which checks the sender again)."""
+    channels = [(c, cs) for c, cs in channels or () if cs]
+    if not subs and not channels:
         return Message(fmt.text(t(lang, "subs_none")))
-    lines = [fmt.bold(fmt.text(t(lang, "subs_header")))]
-    lines += [fmt.text(f"{i}. {s.query or t(lang, 'sub_all_label')}") for i, s in enumerate(subs, 1)]
+    lines: list[str] = []
+    if subs:
+        lines.append(fmt.bold(fmt.text(t(lang, "subs_header"))))
+        lines += [fmt.text(f"{i}. {s.query or t(lang, 'sub_all_label')}") for i, s in enumerate(subs, 1)]
+    for channel, channel_subs in channels:
+        lines += ["", fmt.bold(fmt.text(t(lang, "subs_channel_header", channel=channel.label)))]
+        lines += [fmt.text(f"{i}. {s.query or t(lang, 'sub_all_label')}") for i, s in enumerate(channel_subs, 1)]
+        lines.append(fmt.text(t(lang, "subs_channel_hint", channel=channel.label)))
     buttons = tuple((Button(t(lang, "unsub_button", n=i), Action("unsub", (str(s.id),))),) for i, s in enumerate(subs, 1))
-    return Message("\n".join(lines), buttons)
+    return Message("\n".join(lines).strip("\n"), buttons)
 
 
 def _queries_line(fmt: Format, queries: tuple[str, ...] | list[str], lang: str) -> str:
@@ -238,31 +248,37 @@ def _queries_line(fmt: Format, queries: tuple[str, ...] | list[str], lang: str) 
     return fmt.text(t(lang, "push_matched", queries=_clip("；".join(labels), 300)))
 
 
-def render_push(fmt: Format, post: Post, queries: tuple[str, ...], lang: str) -> Message:
-    """The message for one new post."""
+def render_push(fmt: Format, post: Post, queries: tuple[str, ...], lang: str, channel: bool = False) -> Message:
+    """The message for one new post. In a channel it reads as the channel's own post: the
+    linked title, date, summary (the link preview follows), with no word about subscriptions."""
     title = fmt.bold(fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.link))
+    summary = fmt.text(str(post_summary(post)))
+    if channel:
+        return Message("\n".join([title, post_meta(fmt, post, lang), summary]))
     body = "\n".join([
         fmt.bold(fmt.text(t(lang, "push_single"))), title, post_meta(fmt, post, lang),
-        fmt.text(str(post_summary(post))), "", _queries_line(fmt, queries, lang),
+        summary, "", _queries_line(fmt, queries, lang),
     ])
     return Message(body)
 
 
-def render_digest(fmt: Format, items: list[tuple[Post, tuple[str, ...]]], lang: str) -> list[tuple[Message, list[str]]]:
+def render_digest(fmt: Format, items: list[tuple[Post, tuple[str, ...]]], lang: str,
+                  channel: bool = False) -> list[tuple[Message, list[str]]]:
     """Many new posts for one chat as few messages, each within the limit; with each message
-    the ids of the posts it carries (so each can be marked sent when it is)."""
+    the ids of the posts it carries (so each can be marked sent when it is). A channel's
+    digest has no line about subscriptions."""
     lines = []
     for post, _ in items:
         date = f"{post.date:%Y-%m-%d}" if post.date else t(lang, "undated")
         lines.append((post.id, f"• {fmt.link(fmt.text(_clip(post.title, TITLE_CHARS)), post.link)} {fmt.text('(' + date + ')')}"))
-    queries = _queries_line(fmt, tuple(q for _, qs in items for q in qs), lang)
+    queries = "" if channel else _queries_line(fmt, tuple(q for _, qs in items for q in qs), lang)
     budget = MESSAGE_LIMIT - fmt.visible_length(queries) - 64
     messages: list[tuple[Message, list[str]]] = []
     chunk: list[tuple[str, str]] = []
 
     def flush() -> None:
         header = fmt.bold(fmt.text(t(lang, "push_digest", n=len(chunk))))
-        text = "\n".join([header, *(line for _, line in chunk), "", queries])
+        text = "\n".join([header, *(line for _, line in chunk), *(["", queries] if queries else [])])
         messages.append((Message(text), [pid for pid, _ in chunk]))
 
     for pid, line in lines:

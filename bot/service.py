@@ -9,7 +9,7 @@ from datetime import datetime
 
 from retrieval import MAX_QUERY_CHARS, Archive, ArchiveStats, Post, QueryError, RefreshResult, SearchPage, range_query
 
-from .store import Subscription, SubscriberStore
+from .store import Channel, Subscription, SubscriberStore
 
 PER_PAGE = 5
 MAX_LATEST = 20
@@ -49,6 +49,7 @@ class Overview:
     store: dict[str, int]
     last_scan: datetime | None
     scan_seconds: float
+    configured: list[str] = field(default_factory=list)
 
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
@@ -146,7 +147,10 @@ class ArchiveService:
         with self.lock:
             stats = self.archive.stats()
             last, seconds = self.archive.last_refresh, self.archive.last_refresh_seconds
-        return Overview(stats, self._store().overview(), last, seconds)
+        store = self._store()
+        configured = [f"{channel.label} {sub.query or '*'}" + ("" if channel.active else " (!)")
+                      for sub, channel in store.settings_subscriptions()]
+        return Overview(stats, store.overview(), last, seconds, configured)
 
     # ---- subscriptions ----------------------------------------------------------------------
     def _store(self) -> SubscriberStore:
@@ -154,18 +158,43 @@ class ArchiveService:
             raise RuntimeError("this service has no subscriber store")
         return self.store
 
+    def check_subscription(self, text: str) -> Problem | None:
+        """Why ``text`` cannot be a standing query (None when it can; empty: every new post)."""
+        if not text:
+            return None
+        try:
+            query = self.archive.parse(text)
+        except QueryError as exc:
+            return _problem(exc)
+        if query.has_terms and not self.archive.query_tokens(query) and not query.has_filters:
+            return Problem("no_terms")
+        return None
+
     def subscribe(self, chat_id: int, chat_type: str, lang: str, text: str) -> SubscribeResult | Problem:
         """Subscribe a chat to all new posts (empty ``text``) or to those matching ``text``."""
         text = " ".join(text.split())
-        if text:
-            try:
-                query = self.archive.parse(text)
-            except QueryError as exc:
-                return _problem(exc)
-            if query.has_terms and not self.archive.query_tokens(query) and not query.has_filters:
-                return Problem("no_terms")
+        problem = self.check_subscription(text)
+        if problem is not None:
+            return problem
+        self._store().upsert_chat(chat_id, chat_type, lang)  # also re-activates a chat that had blocked the bot
+        return self._add(chat_id, text)
+
+    def subscribe_channel(self, channel: Channel, admin_chat_id: int, lang: str, text: str) -> SubscribeResult | Problem:
+        """Subscribe a channel (already checked: see :mod:`bot.channels`) for one of its admins."""
+        text = " ".join(text.split())
+        problem = self.check_subscription(text)
+        if problem is not None:
+            return problem
+        self._store().upsert_channel(channel.chat_id, channel.username, lang, admin_chat_id)
+        return self._add(channel.chat_id, text)
+
+    def managed(self, admin_chat_id: int) -> list[tuple[Channel, list[Subscription]]]:
+        """The channels this private chat manages, with their subscriptions."""
         store = self._store()
-        store.upsert_chat(chat_id, chat_type, lang)  # also re-activates a chat that had blocked the bot
+        return [(c, store.subscriptions(c.chat_id)) for c in store.managed_channels(admin_chat_id)]
+
+    def _add(self, chat_id: int, text: str) -> SubscribeResult | Problem:
+        store = self._store()
         existing = store.find_subscription(chat_id, text)
         if existing is not None:
             return SubscribeResult(existing, False)

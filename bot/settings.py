@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -11,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 DEFAULT_SCAN_INTERVAL = 300.0
+#: A channel as users and settings name it: ``@username`` or its numeric id ``-100…``.
+CHANNEL_REF = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-100[0-9]{5,16}")
 
 
 class SettingsError(ValueError):
@@ -31,6 +34,8 @@ class Settings:
     user_dict: Path | None = None
     site_url: str | None = None
     permalink: str | None = None
+    #: (channel, query) pairs from ARCHIVE_CHANNELS, kept as subscriptions on start.
+    channels: tuple[tuple[str, str], ...] = ()
 
     @property
     def index_dir(self) -> Path:
@@ -60,6 +65,18 @@ def _interval(raw: str) -> float:
     if not 5 <= value <= 86400:
         raise SettingsError("ARCHIVE_SCAN_INTERVAL: must be between 5 and 86400 seconds")
     return value
+
+
+def _channels(raw: str) -> tuple[tuple[str, str], ...]:
+    """``@xx_news:主题教育,@yy:`` → (('@xx_news', '主题教育'), ('@yy', '')): channel, then an
+    optional query after the first colon; entries separated by commas."""
+    pairs = []
+    for entry in filter(str.strip, raw.split(",")):
+        ref, _, query = entry.strip().partition(":")
+        if not CHANNEL_REF.fullmatch(ref.strip()):
+            raise SettingsError(f"ARCHIVE_CHANNELS: {ref.strip()!r} is not a channel (@username or -100…)")
+        pairs.append((ref.strip(), " ".join(query.split())))
+    return tuple(dict.fromkeys(pairs))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
@@ -98,4 +115,5 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         user_dict=Path(user_dict) if user_dict else None,
         site_url=site_url,
         permalink=get("ARCHIVE_PERMALINK") or None,
+        channels=_channels(get("ARCHIVE_CHANNELS")),
     )

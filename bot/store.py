@@ -56,7 +56,18 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX payloads_age ON payloads(created_at);
     """,
+    """
+    ALTER TABLE chats ADD COLUMN username TEXT;
+    ALTER TABLE subscriptions ADD COLUMN origin TEXT NOT NULL DEFAULT 'chat';
+    CREATE TABLE channel_admins (
+        channel_id INTEGER NOT NULL REFERENCES chats(chat_id) ON DELETE CASCADE,
+        admin_chat_id INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, admin_chat_id)
+    );
+    """,
 ]
+#: Where a subscription came from: a chat's /subscribe, or the ARCHIVE_CHANNELS setting.
+FROM_CHAT, FROM_SETTINGS = "chat", "settings"
 
 #: Button payloads older than this (seconds) are deleted: their buttons answer "expired".
 PAYLOAD_TTL = 30 * 86400
@@ -71,6 +82,19 @@ class Subscription:
     id: int
     chat_id: int
     query: str
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A channel the bot posts to: its id, its @username (if it has one) and whether it is active."""
+
+    chat_id: int
+    username: str | None
+    active: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"@{self.username}" if self.username else str(self.chat_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +169,84 @@ class SubscriberStore:
                 (chat_id, kind, language, time.time()),
             )
 
-    def add_subscription(self, chat_id: int, query: str) -> Subscription:
+    def add_subscription(self, chat_id: int, query: str, origin: str = FROM_CHAT) -> Subscription:
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO subscriptions (chat_id, query, created_at) VALUES (?, ?, ?)", (chat_id, query, time.time())
+                "INSERT INTO subscriptions (chat_id, query, created_at, origin) VALUES (?, ?, ?, ?)",
+                (chat_id, query, time.time(), origin),
             )
             return Subscription(int(cur.lastrowid), chat_id, query)
+
+    # ---- channels ---------------------------------------------------------------------------
+    def upsert_channel(self, chat_id: int, username: str | None, language: str, admin_chat_id: int | None = None) -> None:
+        """Record a channel (re-activating it) and, when given, a private chat of one of its
+        administrators, which is told if the bot loses the right to post there."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO chats (chat_id, kind, language, active, created_at, username) VALUES (?, 'channel', ?, 1, ?, ?) "
+                "ON CONFLICT(chat_id) DO UPDATE SET kind = 'channel', active = 1, deactivated_reason = NULL, "
+                "username = excluded.username",
+                (chat_id, language, time.time(), username),
+            )
+            if admin_chat_id is not None:
+                db.execute("INSERT OR IGNORE INTO channel_admins (channel_id, admin_chat_id) VALUES (?, ?)",
+                           (chat_id, admin_chat_id))
+
+    def managed_channels(self, admin_chat_id: int) -> list[Channel]:
+        """The channels whose subscriptions this private chat has set up."""
+        rows = self._query(
+            "SELECT c.chat_id, c.username, c.active FROM channel_admins a JOIN chats c ON c.chat_id = a.channel_id "
+            "WHERE a.admin_chat_id = ? ORDER BY c.username, c.chat_id", (admin_chat_id,))
+        return [Channel(r[0], r[1], bool(r[2])) for r in rows]
+
+    def channel_admin_chats(self, channel_id: int) -> list[int]:
+        return [r[0] for r in self._query("SELECT admin_chat_id FROM channel_admins WHERE channel_id = ?", (channel_id,))]
+
+    def channels(self) -> list[Channel]:
+        rows = self._query("SELECT chat_id, username, active FROM chats WHERE kind = 'channel' ORDER BY username, chat_id")
+        return [Channel(r[0], r[1], bool(r[2])) for r in rows]
+
+    def settings_subscriptions(self) -> list[tuple[Subscription, Channel]]:
+        """The subscriptions kept from the ARCHIVE_CHANNELS setting, with their channels."""
+        rows = self._query(
+            "SELECT s.id, s.chat_id, s.query, c.username, c.active FROM subscriptions s JOIN chats c USING (chat_id) "
+            "WHERE s.origin = ? ORDER BY c.username, s.id", (FROM_SETTINGS,))
+        return [(Subscription(r[0], r[1], r[2]), Channel(r[1], r[3], bool(r[4]))) for r in rows]
+
+    def replace_settings_subscriptions(self, wanted: list[tuple[int, str]]) -> None:
+        """Make the settings' subscriptions exactly ``wanted`` ((channel id, query) pairs)."""
+        with self._tx() as db:
+            have = {(r[1], r[2]): r[0] for r in db.execute(
+                "SELECT id, chat_id, query FROM subscriptions WHERE origin = ?", (FROM_SETTINGS,))}
+            for key, sub_id in have.items():
+                if key not in wanted:
+                    db.execute("DELETE FROM subscriptions WHERE id = ?", (sub_id,))
+            for chat_id, query in wanted:
+                db.execute(
+                    "INSERT INTO subscriptions (chat_id, query, created_at, origin) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(chat_id, query) DO UPDATE SET origin = excluded.origin",
+                    (chat_id, query, time.time(), FROM_SETTINGS),
+                )
+
+    # ---- groups that move -------------------------------------------------------------------
+    def migrate_chat(self, old_id: int, new_id: int) -> bool:
+        """A group became the supergroup ``new_id``: its subscriptions, deliveries (pending and
+        sent, so nothing goes twice) and settings move there. False when there was nothing to move."""
+        with self._tx() as db:
+            row = db.execute("SELECT kind, language, created_at FROM chats WHERE chat_id = ?", (old_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute(
+                "INSERT INTO chats (chat_id, kind, language, active, created_at) VALUES (?, 'supergroup', ?, 1, ?) "
+                "ON CONFLICT(chat_id) DO UPDATE SET active = 1, deactivated_reason = NULL",
+                (new_id, row[1], row[2]),
+            )
+            for table in ("subscriptions", "deliveries"):
+                db.execute(f"UPDATE OR IGNORE {table} SET chat_id = ? WHERE chat_id = ?", (new_id, old_id))  # noqa: S608
+                db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (old_id,))  # noqa: S608 (already there)
+            db.execute("UPDATE OR IGNORE channel_admins SET admin_chat_id = ? WHERE admin_chat_id = ?", (new_id, old_id))
+            db.execute("DELETE FROM chats WHERE chat_id = ?", (old_id,))
+            return True
 
     def find_subscription(self, chat_id: int, query: str) -> Subscription | None:
         rows = self._query("SELECT id FROM subscriptions WHERE chat_id = ? AND query = ?", (chat_id, query))
@@ -183,11 +279,18 @@ class SubscriberStore:
         """Reply language of every known chat."""
         return {r[0]: r[1] for r in self._query("SELECT chat_id, language FROM chats")}
 
-    def deactivate_chat(self, chat_id: int, reason: str) -> None:
-        """The chat blocked the bot or is gone: stop pushing to it and drop what it was owed."""
+    def chat_kinds(self) -> dict[int, str]:
+        """The kind ('private', 'group', 'supergroup', 'channel') of every known chat."""
+        return {r[0]: r[1] for r in self._query("SELECT chat_id, kind FROM chats")}
+
+    def deactivate_chat(self, chat_id: int, reason: str) -> bool:
+        """The chat blocked the bot or is gone: stop pushing to it and drop what it was owed.
+        True when it was active until now (so whoever must be told is told once)."""
         with self._tx() as db:
+            was = db.execute("SELECT active FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
             db.execute("UPDATE chats SET active = 0, deactivated_reason = ? WHERE chat_id = ?", (reason[:200], chat_id))
             db.execute("UPDATE deliveries SET status = 'dropped' WHERE chat_id = ? AND status = 'pending'", (chat_id,))
+            return bool(was and was[0])
 
     def is_active(self, chat_id: int) -> bool:
         rows = self._query("SELECT active FROM chats WHERE chat_id = ?", (chat_id,))
@@ -272,6 +375,7 @@ class SubscriberStore:
             "sent": self.counter("sent"),
             "failed": self.counter("failed"),
             "pending": q("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'"),
+            "channels": q("SELECT COUNT(*) FROM chats WHERE kind = 'channel' AND active = 1"),
         }
 
     # ---- button payloads --------------------------------------------------------------------

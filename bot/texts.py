@@ -75,6 +75,41 @@ TEXTS: dict[str, dict[str, str]] = {
     "unsub_button": {"zh": "❌ 取消 {n}", "en": "❌ Remove {n}"},
     "admins_only": {"zh": "只有群管理员可以修改本群的订阅。", "en": "Only group admins can change this group's subscriptions."},
     "bot_admins_only": {"zh": "这个命令只供机器人管理员使用。", "en": "This command is for the bot's admins only."},
+    # channels
+    "channel_unknown": {
+        "zh": "我看不到频道 {channel}。请把我添加为 {channel} 的管理员（允许发布消息），然后再试。",
+        "en": "I can't see the channel {channel}. Add me to {channel} as an administrator with the right to post, then try again.",
+    },
+    "not_a_channel": {
+        "zh": "{channel} 不是频道。群组请在群里直接发送 /subscribe。",
+        "en": "{channel} is not a channel. For a group, send /subscribe in the group itself.",
+    },
+    "channel_admins_only": {
+        "zh": "只有 {channel} 的管理员才能修改它的订阅。",
+        "en": "Only an administrator of {channel} can do this.",
+    },
+    "channel_bot_cannot_post": {
+        "zh": "请把我添加为 {channel} 的管理员，并允许我发布消息，然后再试。",
+        "en": "Add me to {channel} as an administrator with the right to post, then try again.",
+    },
+    "channel_subscribed_all": {"zh": "✅ {channel} 将收到全部新文章。", "en": "✅ {channel} will get every new post."},
+    "channel_subscribed": {"zh": "✅ {channel} 已订阅：{query}", "en": "✅ {channel} subscribed to: {query}"},
+    "channel_already": {"zh": "{channel} 已经订阅过了：{query}", "en": "{channel} is already subscribed to: {query}"},
+    "channel_unsubscribed": {"zh": "已为 {channel} 取消 {n} 个订阅。", "en": "Removed {n} subscription(s) of {channel}."},
+    "channel_unsub_usage": {
+        "zh": "用法：/unsubscribe {channel} [编号]，编号见 /subscriptions",
+        "en": "Usage: /unsubscribe {channel} [N], N from /subscriptions",
+    },
+    "channel_private_only": {
+        "zh": "请在与我的私聊中为频道设置订阅。",
+        "en": "Set up a channel's subscriptions in a private chat with me.",
+    },
+    "subs_channel_header": {"zh": "📢 频道 {channel} 的订阅：", "en": "📢 Subscriptions of the channel {channel}:"},
+    "subs_channel_hint": {"zh": "（/unsubscribe {channel} 编号 取消）", "en": "(/unsubscribe {channel} N removes one)"},
+    "channel_lost_rights": {
+        "zh": "⚠️ 我已无法在 {channel} 发布消息（{reason}），已暂停向它推送。请重新把我设为 {channel} 的管理员并允许发布消息，然后发送 /subscribe {channel}。",
+        "en": "⚠️ I can no longer post to {channel} ({reason}), so its pushes are paused. Make me an administrator of {channel} with the right to post again, then send /subscribe {channel}.",
+    },
     "push_single": {"zh": "🆕 新文章", "en": "🆕 New post"},
     "push_digest": {"zh": "🆕 {n} 篇新文章", "en": "🆕 {n} new posts"},
     "push_matched": {"zh": "🔔 订阅：{queries}", "en": "🔔 Subscription: {queries}"},
@@ -83,8 +118,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Scanned: {added} added, {changed} changed, {removed} removed; {sent} messages pushed.",
     },
     "stats": {
-        "zh": "📊 文章 {posts}（{span}）\n订阅聊天 {chats}，订阅 {subs}\n已推送 {sent}，失败 {failed}，待发 {pending}\n跳过文件 {skipped}\n上次扫描 {last_scan}（{scan_seconds:.2f} 秒）",
-        "en": "📊 Posts {posts} ({span})\nSubscribed chats {chats}, subscriptions {subs}\nPushed {sent}, failed {failed}, pending {pending}\nSkipped files {skipped}\nLast scan {last_scan} ({scan_seconds:.2f} s)",
+        "zh": "📊 文章 {posts}（{span}）\n订阅聊天 {chats}，订阅 {subs}，频道 {channels}\n设置中的频道：{configured}\n已推送 {sent}，失败 {failed}，待发 {pending}\n跳过文件 {skipped}\n上次扫描 {last_scan}（{scan_seconds:.2f} 秒）",
+        "en": "📊 Posts {posts} ({span})\nSubscribed chats {chats}, subscriptions {subs}, channels {channels}\nChannels from the settings: {configured}\nPushed {sent}, failed {failed}, pending {pending}\nSkipped files {skipped}\nLast scan {last_scan} ({scan_seconds:.2f} s)",
     },
     "never": {"zh": "尚未扫描", "en": "never"},
     # command descriptions for set_my_commands

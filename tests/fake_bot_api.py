@@ -33,6 +33,26 @@ class BadRequest(Exception):
     """Answered as HTTP 400 with this description."""
 
 
+class Migrated(Exception):
+    """Answered as Telegram answers a send to a group that became a supergroup."""
+
+    def __init__(self, new_id: int) -> None:
+        super().__init__(new_id)
+        self.new_id = new_id
+
+
+@dataclass
+class FakeChannel:
+    """A channel: who administers it, and what the bot may do there."""
+
+    chat_id: int
+    username: str
+    admins: set[int] = field(default_factory=set)
+    owner: int | None = None
+    bot_member: bool = True
+    bot_can_post: bool = True
+
+
 def parse_html(text: str) -> str:
     """The visible text of a Telegram-HTML message; raises BadRequest like the real server."""
     out: list[str] = []
@@ -113,6 +133,8 @@ class FakeBotAPI:
         self.missing: set[int] = set()
         self.unreachable: set[int] = set()
         self.admins: dict[int, set[int]] = {}
+        self.channels: dict[int, FakeChannel] = {}
+        self.migrated: dict[int, int] = {}
         self.before_send: Callable[[dict], Any] | None = None  # may raise, may be async
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
@@ -183,6 +205,18 @@ class FakeBotAPI:
                  "chat_instance": str(sent.chat_id), "data": data, "message": message}
         return self._push({"callback_query": query})
 
+    def add_channel(self, chat_id: int, username: str, admins: set[int], **kw: Any) -> FakeChannel:
+        channel = self.channels[chat_id] = FakeChannel(chat_id, username, set(admins), **kw)
+        return channel
+
+    def migrate(self, old_id: int, new_id: int) -> dict:
+        """The group ``old_id`` becomes the supergroup ``new_id``: sends to it fail from now on,
+        and the service message arrives in the old group."""
+        self.migrated[old_id] = new_id
+        message = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": self._chat(old_id, "group"),
+                   "from": self._user(7, "zh"), "migrate_to_chat_id": new_id}
+        return self._push({"message": message})
+
     def inline(self, query: str, *, offset: str = "", user_id: int = 500, lang: str = "zh-hans") -> dict:
         """A user types ``@bot query``."""
         inline = {"id": str(next(self._query_ids)), "from": self._user(user_id, lang), "query": query, "offset": offset}
@@ -227,6 +261,10 @@ class FakeBotAPI:
                 result = await result
         except BadRequest as exc:
             return web.json_response({"ok": False, "error_code": 400, "description": str(exc)}, status=400)
+        except Migrated as exc:
+            return web.json_response({"ok": False, "error_code": 400,
+                                      "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                                      "parameters": {"migrate_to_chat_id": exc.new_id}}, status=400)
         except PermissionError as exc:
             return web.json_response({"ok": False, "error_code": 403, "description": str(exc)}, status=403)
         except ConnectionError:
@@ -241,7 +279,13 @@ class FakeBotAPI:
         params: dict[str, Any] = {}
         for key, value in form.items():
             value = str(value)
-            params[key] = json.loads(value) if key in JSON_FIELDS else value
+            if key in JSON_FIELDS:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:  # "@channel" as chat_id
+                    params[key] = value
+            else:
+                params[key] = value
         return params
 
     def _api_getMe(self, params: dict) -> dict:
@@ -271,7 +315,22 @@ class FakeBotAPI:
                 pass
         return list(self._updates)
 
+    def _channel(self, ref: Any) -> FakeChannel:
+        text = str(ref)
+        for channel in self.channels.values():
+            if text in (str(channel.chat_id), "@" + channel.username):
+                return channel
+        raise BadRequest("Bad Request: chat not found")
+
     def _check_chat(self, chat_id: int) -> None:
+        if chat_id in self.migrated:
+            raise Migrated(self.migrated[chat_id])
+        if chat_id in self.channels:
+            channel = self.channels[chat_id]
+            if not channel.bot_member:
+                raise PermissionError("Forbidden: bot is not a member of the channel chat")
+            if not channel.bot_can_post:
+                raise BadRequest("Bad Request: need administrator rights in the channel chat")
         if chat_id in self.blocked:
             raise PermissionError("Forbidden: bot was blocked by the user")
         if chat_id in self.missing:
@@ -300,6 +359,11 @@ class FakeBotAPI:
         return visible
 
     def _message_json(self, sent: Sent) -> dict:
+        if sent.chat_id in self.channels:
+            channel = self.channels[sent.chat_id]
+            chat = {"id": channel.chat_id, "type": "channel", "title": channel.username, "username": channel.username}
+            return {"message_id": sent.message_id, "date": int(time.time()), "text": sent.visible, "chat": chat,
+                    "sender_chat": chat}
         return {"message_id": sent.message_id, "date": int(time.time()), "text": sent.visible,
                 "chat": self._chat(sent.chat_id, "private" if sent.chat_id > 0 else "supergroup"),
                 "from": {"id": self.bot_id, "is_bot": True, "first_name": "Archive", "username": self.username}}
@@ -348,8 +412,40 @@ class FakeBotAPI:
             self._visible(content | {"text": content["message_text"]})
         return True
 
+    def _api_getChat(self, params: dict) -> dict:
+        channel = self._channel(params["chat_id"])
+        if not channel.bot_member:
+            raise BadRequest("Bad Request: chat not found")
+        return {"id": channel.chat_id, "type": "channel", "title": f"频道 {channel.username}",
+                "username": channel.username, "accent_color_id": 0, "max_reaction_count": 11,
+                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
+                                        "premium_subscription": False, "gifts_from_channels": False}}
+
+    def _channel_member(self, channel: FakeChannel, user_id: int) -> dict:
+        user = self._user(user_id, "zh") if user_id != self.bot_id else {
+            "id": self.bot_id, "is_bot": True, "first_name": "Archive", "username": self.username}
+        if user_id == channel.owner:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        is_admin = user_id in channel.admins or (user_id == self.bot_id and channel.bot_member)
+        if not is_admin:
+            return {"status": "left" if user_id == self.bot_id else "member", "user": user}
+        can_post = channel.bot_can_post if user_id == self.bot_id else True
+        return {"status": "administrator", "user": user, "can_be_edited": False, "is_anonymous": False,
+                "can_manage_chat": True, "can_delete_messages": True, "can_manage_video_chats": True,
+                "can_restrict_members": True, "can_promote_members": False, "can_change_info": True,
+                "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
+                "can_delete_stories": False, "can_post_messages": can_post, "can_edit_messages": can_post}
+
+    def _api_getChatAdministrators(self, params: dict) -> list[dict]:
+        channel = self._channel(params["chat_id"])
+        ids = [*([channel.owner] if channel.owner else []), *sorted(channel.admins), self.bot_id]
+        return [self._channel_member(channel, i) for i in ids if self._channel_member(channel, i)["status"] != "left"]
+
     def _api_getChatMember(self, params: dict) -> dict:
-        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        chat_id, user_id = params["chat_id"], int(params["user_id"])
+        if str(chat_id).startswith("@") or int(chat_id) in self.channels:
+            return self._channel_member(self._channel(chat_id), user_id)
+        chat_id = int(chat_id)
         status = "administrator" if user_id in self.admins.get(chat_id, set()) else "member"
         user = self._user(user_id, "zh")
         if status == "administrator":

@@ -227,13 +227,18 @@ async def test_kill_9_in_the_middle_of_a_push_then_restart_delivers_each_pair_on
 
     data, log = tmp_path / "data", tmp_path / "bot.log"
     store = SubscriberStore(data / "archive-bot.sqlite3")
-    chats = list(range(300, 305))
-    for chat in chats:
+    channel = -1003000
+    chats = [*range(300, 305), channel]
+    for chat in chats[:-1]:
         store.upsert_chat(chat, "private", "zh")
         store.add_subscription(chat, "")
-    Pusher(ArchiveService(Archive.open(content, data / "index"), store)).scan(PushReport())  # the baseline
+    api.add_channel(channel, "kill_news", admins={300})
+    store.upsert_channel(channel, "kill_news", "zh", admin_chat_id=300)
+    store.add_subscription(channel, "")
+    with Archive.open(content, data / "index") as archive:
+        Pusher(ArchiveService(archive, store)).scan(PushReport())  # the baseline
     store.close()
-    for n in range(1, 4):  # added while the bot is stopped: 5 chats x 3 posts to deliver
+    for n in range(1, 4):  # added while the bot is stopped: 5 chats and a channel x 3 posts to deliver
         new_post(content, n, f"推送测试文章{n}", "内容。")
     accepted: list[tuple[int, str]] = []
 
@@ -261,11 +266,11 @@ async def test_kill_9_in_the_middle_of_a_push_then_restart_delivers_each_pair_on
         assert len(accepted) == 6
         api.before_send = lambda params: accepted.append((int(params["chat_id"]), params["text"]))
         bot_process = run_bot_process(api, content, data, log)
-        await api.wait_for(lambda: len(accepted) >= 15, timeout=60)
+        await api.wait_for(lambda: len(accepted) >= 18, timeout=60)
         # Everything is committed as sent and nothing is pending: the run has nothing more to send.
-        await api.wait_for(lambda: committed() == 15 and count("pending") == 0, timeout=60)
+        await api.wait_for(lambda: committed() == 18 and count("pending") == 0, timeout=60)
         pairs = Counter((chat, n) for chat, text in accepted for n in range(1, 4) if f"推送测试文章{n}" in text)
-        assert len(accepted) == 15 and set(pairs) == {(c, n) for c in chats for n in range(1, 4)}
+        assert len(accepted) == 18 and set(pairs) == {(c, n) for c in chats for n in range(1, 4)}
         assert set(pairs.values()) == {1}  # none lost, none twice
     finally:
         if bot_process.poll() is None:

@@ -120,8 +120,11 @@ class Archive:
         workers: int | None,
         site_url: str | None = None,
         permalink: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.content_dir = content_dir
+        #: "Now", for dates such as 上个月 in queries: settable (tests, benchmarks), one for all.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(self.tz))
         self.tz_name = tz_name
         self.tz = timezone(tz_name)
         self.tokenizer = tokenizer
@@ -161,6 +164,7 @@ class Archive:
         on_wait: Callable[[str], None] | None = None,
         site_url: str | None = None,
         permalink: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> "Archive":
         """Load the index from ``index_dir`` (or build it), then sync it with the files.
 
@@ -175,8 +179,9 @@ class Archive:
 
         A Hexo site around ``content_dir`` (see :mod:`retrieval.hexo`) decides which posts are
         published and their page addresses; ``site_url`` and ``permalink`` override its
-        ``url`` and ``permalink`` (or, without a site, make one). Raises :class:`ArchiveError`
-        when the directories or the site's settings are unusable.
+        ``url`` and ``permalink`` (or, without a site, make one). ``clock`` gives "now" for
+        dates such as 上个月 in queries (default: the system clock, in ``tz``). Raises
+        :class:`ArchiveError` when the directories or the site's settings are unusable.
         """
         from .tokenizer import Tokenizer
 
@@ -193,7 +198,7 @@ class Archive:
                 raise ArchiveError(f"the index directory {where} is a file, not a directory")
         tokenizer = Tokenizer(Path(user_dict) if user_dict else None)
         try:
-            archive = cls(content, where, tz, tokenizer, ranking, settle_seconds, workers, site_url, permalink)
+            archive = cls(content, where, tz, tokenizer, ranking, settle_seconds, workers, site_url, permalink, clock)
         except SiteError as exc:
             raise ArchiveError(str(exc)) from None
         archive._take_lock(access, on_wait)
@@ -254,11 +259,12 @@ class Archive:
     # ---- queries ----------------------------------------------------------------------------
     def query_tokens(self, query: Query) -> list[str]:
         """The tokens ``query`` is ranked by (none when it has nothing searchable)."""
-        return query_tokens(query, self.tokenizer)
+        return query_tokens(query, self.tokenizer, self.index.vocab)
 
     def parse(self, text: str) -> Query:
-        """Parse a query string (raises :class:`~retrieval.query.QueryError`)."""
-        return parse_query(text, self.tz)
+        """Parse a query string, reading it as a question too (dates in the words against
+        :attr:`clock`, words that only ask dropped); raises :class:`~retrieval.query.QueryError`."""
+        return parse_query(text, self.tz, today=self.clock().astimezone(self.tz).date(), tokenizer=self.tokenizer)
 
     def search(self, query: str | Query, limit: int = 10, offset: int = 0, summary_chars: int = 120) -> SearchPage:
         """Ranked results for a query string (or parsed query); filters alone list newest first."""

@@ -1,12 +1,21 @@
-"""The query language: words, "phrases", -exclusions, date and tag/category filters."""
+"""The query language: words, "phrases", -exclusions, date and tag/category filters — and
+the same read as a question: dates written anywhere in the words (``2019年11月有哪些…``,
+``上个月``, see :mod:`retrieval.when`), words that only ask dropped, recency noted (see
+:mod:`retrieval.questions`)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
+from typing import TYPE_CHECKING
 
 from .dates import DateError, DateRange, looks_like_date, parse_date_range, parse_date_span
+from .questions import is_question, read_words
+from .when import find_dates
+
+if TYPE_CHECKING:
+    from .tokenizer import Tokenizer
 
 MAX_QUERY_CHARS = 256
 _UTC = timezone.utc  # /range's dates are only checked here; the query is parsed in the archive's zone
@@ -51,6 +60,14 @@ class Query:
     dates: DateRange = field(default_factory=DateRange)
     tags: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    #: Newest first (最新, 最近, 近期…).
+    recent: bool = False
+    #: The dates depend on today (上个月, 昨天, 11月12日…): no lasting meaning.
+    relative: bool = False
+    #: The text asks something: the reply opens with an answer.
+    question: bool = False
+    #: Dates were read from the words themselves (the reply says how).
+    dates_in_words: bool = False
 
     @property
     def has_terms(self) -> bool:
@@ -63,7 +80,7 @@ class Query:
 
     @property
     def is_empty(self) -> bool:
-        return not self.has_terms and not self.has_filters
+        return not self.has_terms and not self.has_filters and not self.recent
 
     @property
     def ranked_text(self) -> str:
@@ -82,9 +99,28 @@ def _date_filter(key: str, value: str, tz: tzinfo) -> DateRange:
         raise QueryError("bad_date", f"{key}:{value}" if key else value) from None
 
 
-def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS) -> Query:
-    """Parse what the user typed. Raises :class:`QueryError` for bad dates or an over-long query."""
+def _dates_in(value: str, today: date, tz: tzinfo, spans: list[DateRange]) -> tuple[list[str], bool]:
+    """``value`` without the dates written in it (their spans go to ``spans``), and whether
+    one of them was relative to today."""
+    found = find_dates(value, today, tz)
+    rest, relative, pos = [], False, 0
+    for f in found:
+        rest.append(value[pos : f.start])
+        spans.append(f.span)
+        relative = relative or f.relative
+        pos = f.end
+    rest.append(value[pos:])
+    return " ".join(rest).split(), relative
+
+
+def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS, today: date | None = None,
+                tokenizer: "Tokenizer | None" = None) -> Query:
+    """Parse what the user typed. Raises :class:`QueryError` for bad dates or an over-long query.
+
+    Dates written inside plain words are read against ``today`` (default: today in ``tz``);
+    with a ``tokenizer``, words that only ask are dropped (see :func:`read_words`)."""
     text = " ".join(text.split())
+    today = today or datetime.now(tz).date()
     if len(text) > max_chars:
         raise QueryError("too_long")
     words: list[str] = []
@@ -93,6 +129,8 @@ def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS) -> Q
     tags: list[str] = []
     cats: list[str] = []
     dates = DateRange()
+    in_words: list[DateRange] = []
+    relative = False
     for m in _TOKEN.finditer(text):
         neg, key = m["neg"] == "-", (m["key"] or "").lower()
         quoted = next((g for g in (m["dq"], m["cq"], m["jq"]) if g is not None), None)
@@ -115,10 +153,19 @@ def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS) -> Q
             elif looks_like_date(value):
                 dates = dates.intersect(_date_filter("", value, tz))
             else:
-                words.append(value)
+                rest, was_relative = _dates_in(value, today, tz, in_words)
+                words += rest
+                relative = relative or was_relative
+    if in_words:  # several dates in the words: the time they span together
+        dates = dates.intersect(DateRange(min(s.start for s in in_words), max(s.end for s in in_words)))  # type: ignore[type-var]
     if dates.start is not None and dates.end is not None and dates.start >= dates.end:
         raise QueryError("empty_range")
-    return Query(text, tuple(words), tuple(phrases), tuple(excluded), dates, tuple(tags), tuple(cats))
+    recent = False
+    if tokenizer is not None:
+        reading = read_words(words, tokenizer)
+        words, recent = list(reading.words), reading.recent
+    return Query(text, tuple(words), tuple(phrases), tuple(excluded), dates, tuple(tags), tuple(cats),
+                 recent=recent, relative=relative, question=is_question(text), dates_in_words=bool(in_words))
 
 
 def range_query(text: str) -> str:

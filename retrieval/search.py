@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from .docstore import DocStore
 from .index import InvertedIndex
 from .post import Post
 from .query import Query
+from .questions import Answer, best_answer
 from .summary import SUMMARY_CHARS, Summary, post_summary, query_summary
 from .phrases import Phrase, compact, contains_phrase_bytes
 from .tokenizer import Tokenizer
@@ -51,6 +53,8 @@ class SearchPage:
     limit: int
     ranked: bool
     tokens: tuple[str, ...] = field(default=())
+    #: For a question, on its first page: the sentence that best answers it.
+    answer: Answer | None = None
 
     @property
     def has_next(self) -> bool:
@@ -79,11 +83,33 @@ def top_indices(keys: list[np.ndarray], k: int) -> np.ndarray:
     return pool[order[:k]]
 
 
-def query_tokens(query: Query, tokenizer: Tokenizer) -> list[str]:
+def query_tokens(query: Query, tokenizer: Tokenizer, vocab: Mapping[str, int] | None = None) -> list[str]:
     """The tokens a query is ranked by; none when its words and phrases hold nothing
-    searchable (then the query has terms but cannot match any post)."""
+    searchable (then the query has terms but cannot match any post). With the index's
+    ``vocab``, a token the index has never seen is replaced by its longest parts that it has:
+    jieba glues an unknown name to the next character (``潘淑是怎么死的`` → ``潘淑是``)."""
     phrase = Phrase.of(query.ranked_text, tokenizer) if query.has_terms else None
-    return list(phrase.tokens) if phrase is not None else []
+    tokens = list(phrase.tokens) if phrase is not None else []
+    if vocab is None:
+        return tokens
+    out: list[str] = []
+    for token in tokens:
+        out += [token] if token in vocab or len(token) < 3 else (backed_off(token, vocab) or [token])
+    return out
+
+
+def backed_off(token: str, vocab: Mapping[str, int]) -> list[str]:
+    """The longest pieces of ``token`` (two characters or more, not overlapping, left to right)
+    that ``vocab`` knows."""
+    pieces: list[str] = []
+    taken = [False] * len(token)
+    for size in range(len(token) - 1, 1, -1):
+        for i in range(len(token) - size + 1):
+            piece = token[i : i + size]
+            if piece in vocab and not any(taken[i : i + size]):
+                pieces.append(piece)
+                taken[i : i + size] = [True] * size
+    return sorted(pieces, key=token.index)
 
 
 class Searcher:
@@ -165,10 +191,15 @@ class Searcher:
         """One page of results for ``query``."""
         self._posts.clear()
         limit, offset = max(1, limit), max(0, offset)
-        tokens = query_tokens(query, self.tokenizer)
+        tokens = query_tokens(query, self.tokenizer, self.index.vocab)
         if query.has_terms:
             hits = self.index.score(tokens, titles=self.ranking.enabled)
             mask = hits.matched
+            if query.recent:  # newest first: of the posts with every word, where there are any
+                every = self._docs_with_all(tokens, np.flatnonzero(mask))
+                if every.size:
+                    mask = np.zeros_like(mask)
+                    mask[every] = True
         else:
             mask = self.index.live.copy()
         mask = self._filter(query, mask)
@@ -177,12 +208,24 @@ class Searcher:
         k = min(total, offset + limit)
         if k <= offset:
             return SearchPage(query, [], total, offset, limit, query.has_terms, tuple(tokens))
-        if query.has_terms:
+        if query.has_terms and not query.recent:
             docs, scores = self._rank(query, tokens, cand, hits.scores, hits.title_idf, hits.query_idf, k)
             weights = {t: float(self.index.idf[self.index.vocab[t]]) for t in tokens if t in self.index.vocab}
             page = [
                 Hit(post, float(score), query_summary(post.body, tokens, weights, summary_chars))
                 for doc, score in zip(docs[offset:k], scores[offset:k])
+                for post in [self._post(int(doc))]
+            ]
+            answer = None
+            if query.question and offset == 0:
+                answer = best_answer([h.post for h in page], tokens, weights)
+            return SearchPage(query, page, total, offset, limit, True, tuple(tokens), answer)
+        if query.has_terms:  # newest first, each with the summary its words call for
+            order = top_indices([self.docs.dates[cand].astype(np.float64), hits.scores[cand]], k)
+            weights = {t: float(self.index.idf[self.index.vocab[t]]) for t in tokens if t in self.index.vocab}
+            page = [
+                Hit(post, float(hits.scores[doc]), query_summary(post.body, tokens, weights, summary_chars))
+                for doc in cand[order][offset:k]
                 for post in [self._post(int(doc))]
             ]
         else:

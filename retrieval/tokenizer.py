@@ -1,9 +1,11 @@
 """Tokenization shared by indexing, queries, phrases and summaries.
 
-Text is NFKC-normalized and lower-cased; every character that is neither a
-letter, a digit nor a CJK ideograph becomes a space; the rest is segmented by
-jieba in search mode (so ``南开大学`` also yields ``南开`` and ``大学``), and
-stop words are dropped. Numbers are kept.
+Text is NFKC-normalized, lower-cased and folded from traditional to simplified
+characters (OpenCC's ``t2s`` character table, so ``習近平 主題教育`` finds ``习近平 主题教育``);
+every character that is neither a letter, a digit nor a CJK ideograph becomes a space;
+the rest is segmented by jieba in search mode (so ``南开大学`` also yields ``南开`` and
+``大学``), and stop words are dropped. Numbers are kept. The folding is character by
+character, the same for posts, queries, phrases and highlights, so it never moves an offset.
 
 rjieba (the jieba-rs binding) is used as the segmenter when it is installed and
 no user dictionary is configured: on the normalized text it yields exactly
@@ -13,8 +15,9 @@ jieba is the fallback and the reference.
 
 from __future__ import annotations
 
-import hashlib
 import functools
+import hashlib
+import json
 import logging
 import re
 import unicodedata
@@ -26,7 +29,7 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 #: Bumped whenever normalization or filtering changes, so persisted indexes rebuild.
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -37,6 +40,8 @@ class Segmenter(Protocol):
     name: str
 
     def cut_for_search(self, text: str) -> list[str]: ...
+
+    def cut(self, text: str) -> list[str]: ...
 
 
 class JiebaSegmenter:
@@ -55,6 +60,9 @@ class JiebaSegmenter:
     def cut_for_search(self, text: str) -> list[str]:
         return list(self._jieba.cut_for_search(text))
 
+    def cut(self, text: str) -> list[str]:
+        return list(self._jieba.cut(text))
+
 
 class RjiebaSegmenter:
     """jieba-rs through rjieba: same tokens as jieba on normalized text, much faster."""
@@ -69,6 +77,9 @@ class RjiebaSegmenter:
     def cut_for_search(self, text: str) -> list[str]:
         return self._jieba.cut_for_search(text)
 
+    def cut(self, text: str) -> list[str]:
+        return self._jieba.cut(text, True)
+
 
 def default_segmenter(user_dict: Path | None) -> Segmenter:
     """rjieba when available and no user dictionary is set; jieba otherwise."""
@@ -82,14 +93,30 @@ def default_segmenter(user_dict: Path | None) -> Segmenter:
     return JiebaSegmenter(user_dict)
 
 
+@functools.cache
+def simplified_table() -> dict[int, str]:
+    """Traditional → simplified, character by character (OpenCC ``t2s`` applied to each CJK
+    ideograph of the BMP alone: no phrase context, so a character always folds the same way)."""
+    import opencc
+
+    convert = opencc.OpenCC("t2s").convert
+    table: dict[int, str] = {}
+    for block in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)):
+        for code in range(block[0], block[1] + 1):
+            folded = convert(chr(code))
+            if len(folded) == 1 and folded != chr(code):
+                table[code] = folded
+    return table
+
+
 def normalize(text: str) -> str:
-    """NFKC, lower case, and every non-word character turned into a space."""
-    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
+    """NFKC, lower case, simplified characters, and every non-word character turned into a space."""
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower().translate(simplified_table()))
 
 
 def _fold_char(ch: str) -> str:
     n = unicodedata.normalize("NFKC", ch).lower()
-    return n if len(n) == 1 and n.isalnum() else " "
+    return simplified_table().get(ord(n), n) if len(n) == 1 and n.isalnum() else " "
 
 
 @functools.cache
@@ -136,6 +163,11 @@ class Tokenizer:
             self._segmenter = default_segmenter(self.user_dict)
         return self._segmenter
 
+    def words(self, text: str) -> list[str]:
+        """``text`` normalized and cut into words (jieba's precise mode: no overlaps), spaces
+        and punctuation left out, stop words kept: for reading a query as a sentence."""
+        return [w for w in self.segmenter.cut(normalize(text)) if w.strip()]
+
     def tokenize(self, text: str) -> list[str]:
         """Index terms of ``text`` in reading order (duplicates kept)."""
         stop = self.stopwords
@@ -150,6 +182,7 @@ class Tokenizer:
         """Identifies everything that changes the tokens: persisted indexes compare it."""
         h = hashlib.sha256()
         h.update(f"v{TOKENIZER_VERSION}\n".encode())
+        h.update(json.dumps(sorted(simplified_table().items())).encode())
         h.update("\n".join(sorted(self.stopwords)).encode())
         if self.user_dict is not None:
             h.update(b"\nuserdict\n" + self.user_dict.read_bytes())

@@ -77,7 +77,7 @@ def _service(settings: Settings, args: argparse.Namespace, with_store: bool = Fa
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
-    from .render import PlainFormat, hit_block, render_problem
+    from .render import PlainFormat, answer_block, hit_block, render_problem
     from .service import Problem
 
     service = _service(settings, args)
@@ -89,6 +89,12 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     page = result.page
     if args.json:
+        if page.answer is not None:
+            answer = page.answer
+            print(json.dumps({"answer": {
+                "text": str(answer.text), "highlights": [list(s) for s in answer.text.spans],
+                "id": answer.post.id, "title": answer.post.title, "url": answer.post.link,
+            }}, ensure_ascii=False))
         for hit in page.hits:
             print(json.dumps({
                 "id": hit.post.id, "title": hit.post.title,
@@ -98,7 +104,13 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
                 "highlights": [list(s) for s in hit.summary.spans],
             }, ensure_ascii=False))
         return 0
-    print(f"{page.total} results for {query!r}" + (f" (showing {len(page.hits)})" if page.total > len(page.hits) else ""))
+    from retrieval import describe_dates
+
+    if page.answer is not None:
+        print(f"{answer_block(fmt, page.answer)}\n")
+    print(f"{page.total} results for {query!r}" + (f" (showing {len(page.hits)})" if page.total > len(page.hits) else "")
+          + ("" if page.query.dates.unbounded else f", dated {describe_dates(page.query.dates)}")
+          + (", newest first" if page.query.recent and page.query.has_terms else ""))
     for i, hit in enumerate(page.hits, 1):
         score = f"   score {hit.score:.3f}" if hit.score is not None else ""
         print(f"\n{hit_block(fmt, i, hit, 'en')}{score}")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from retrieval import Hit, Post, Summary, post_summary
+from retrieval import Answer, Hit, Post, Summary, describe_dates, post_summary
 
 from .service import Listing, Problem
 from .store import Channel, Subscription
@@ -158,16 +158,39 @@ def hit_block(fmt: Format, number: int | None, hit: Hit, lang: str, summary_limi
     return f"{prefix}{title}\n{post_meta(fmt, hit.post, lang)}\n{_summary(fmt, hit.summary, summary_limit)}"
 
 
-def fit_blocks(fmt: Format, lang: str, header: str, blocks: list[str], limit: int = MESSAGE_LIMIT) -> str:
-    """Join blocks under a header; drop trailing blocks (saying so) until it fits ``limit``."""
+def fit_blocks(fmt: Format, lang: str, header: str, blocks: list[str], limit: int = MESSAGE_LIMIT) -> tuple[str, int]:
+    """Join blocks under a header; drop trailing blocks (saying so) until it fits ``limit``.
+    Returns the message and how many blocks it kept."""
     for keep in range(len(blocks), -1, -1):
         parts = [header, *blocks[:keep]]
         if keep < len(blocks):
             parts.append(fmt.text(t(lang, "more_omitted", n=len(blocks) - keep)))
         message = "\n\n".join(p for p in parts if p)
         if fmt.visible_length(message) <= limit:
-            return message
-    return fmt.text(_clip(header, limit))
+            return message, keep
+    return fmt.text(_clip(header, limit)), 0
+
+
+def answer_block(fmt: Format, answer: Answer) -> str:
+    """``💡 the answering sentence`` with the question's words marked, and its post's link."""
+    title = fmt.link(fmt.text(_clip(answer.post.title, 60)), answer.post.link)
+    return f"💡 {_summary(fmt, answer.text)}\n{fmt.text('—— ')}{title}"
+
+
+def _listing_header(fmt: Format, listing: Listing, lang: str) -> str:
+    """The answer (for a question), the header line, and how the dates were understood."""
+    page, shown = listing.page, _clip(listing.request, 100)
+    header_key = {"search": "results_header", "range": "range_header"}.get(listing.kind, "latest_header")
+    lines = [fmt.bold(fmt.text(t(lang, header_key, query=shown, total=page.total)))]
+    notes = []
+    if not page.query.dates.unbounded:
+        notes.append(f"📅 {describe_dates(page.query.dates)}")
+    if page.query.recent and page.query.has_terms:
+        notes.append(t(lang, "newest_first"))
+    if notes:
+        lines.append(fmt.text(" · ".join(notes)))
+    header = "\n".join(lines)
+    return f"{answer_block(fmt, page.answer)}\n\n{header}" if page.answer else header
 
 
 def render_problem(fmt: Format, problem: Problem, lang: str, query: str = "") -> Message:
@@ -179,15 +202,15 @@ def render_listing(fmt: Format, listing: Listing, lang: str) -> Message:
     page = listing.page
     shown = _clip(listing.request, 100)
     if page.total == 0:
-        return Message(fmt.text(t(lang, "no_results", query=shown)))
-    header_key = {"search": "results_header", "range": "range_header"}.get(listing.kind, "latest_header")
-    header = fmt.bold(fmt.text(t(lang, header_key, query=shown, total=page.total)))
+        dates = f"\n📅 {describe_dates(page.query.dates)}" if page.query.dates_in_words else ""
+        return Message(fmt.text(t(lang, "no_results", query=shown) + dates))
+    header = _listing_header(fmt, listing, lang)
     first = page.offset + 1
     blocks = [hit_block(fmt, first + i, hit, lang) for i, hit in enumerate(page.hits)]
-    text = fit_blocks(fmt, lang, header, blocks)
-    if text.count("\n\n") < len(blocks):  # something was dropped: shorter summaries first
+    text, kept = fit_blocks(fmt, lang, header, blocks)
+    if kept < len(blocks):  # something was dropped: shorter summaries first
         blocks = [hit_block(fmt, first + i, hit, lang, summary_limit=60) for i, hit in enumerate(page.hits)]
-        text = fit_blocks(fmt, lang, header, blocks)
+        text, kept = fit_blocks(fmt, lang, header, blocks)
     details = tuple(
         Button(f"{t(lang, 'details')} {first + i}", Action("post", (hit.post.id,))) for i, hit in enumerate(page.hits)
     )

@@ -62,6 +62,10 @@ def user_number(text: str) -> int | None:
     return int(text) if _NUMBER.fullmatch(text) else None
 
 
+def _clip_text(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _problem(exc: QueryError) -> Problem:
     return Problem(exc.code, {"value": exc.value, "max": MAX_QUERY_CHARS})
 
@@ -166,6 +170,8 @@ class ArchiveService:
             query = self.archive.parse(text)
         except QueryError as exc:
             return _problem(exc)
+        if query.relative:
+            return Problem("relative_date", {"value": _clip_text(text)})
         if query.has_terms and not self.archive.query_tokens(query) and not query.has_filters:
             return Problem("no_terms")
         return None

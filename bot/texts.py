@@ -18,6 +18,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "results_header": {"zh": "🔎 {query}：共 {total} 条结果", "en": "🔎 {query}: {total} results"},
     "range_header": {"zh": "📅 {query}：共 {total} 篇", "en": "📅 {query}: {total} posts"},
     "latest_header": {"zh": "🆕 最新文章", "en": "🆕 Latest posts"},
+    "newest_first": {"zh": "🆕 最新的在前", "en": "🆕 newest first"},
+    "relative_date": {
+        "zh": "订阅不能用相对日期（“{value}”会随时间变化）。请写具体日期，例如 since:2019-11-01，或去掉日期。",
+        "en": "A subscription cannot use a relative date (“{value}” changes with time). Write a date such as since:2019-11-01, or leave it out.",
+    },
     "no_results": {
         "zh": "没有找到与“{query}”相关的文章。\n试试：减少关键词、换个说法，或去掉日期/标签限制。",
         "en": "Nothing found for “{query}”.\nTry fewer or other words, or remove the date/tag filter.",

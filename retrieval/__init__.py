@@ -6,11 +6,13 @@ This is the package's only door: the bot imports what is listed in ``__all__`` a
 from .archive import Archive, ArchiveError, ArchiveStats, RefreshResult
 from .dates import DateRange
 from .post import Post
+from .questions import Answer
+from .when import describe as describe_dates
 from .query import MAX_QUERY_CHARS, Query, QueryError, range_query
 from .search import NO_RERANK, Hit, Ranking, SearchPage
 from .summary import Summary, post_summary
 
 __all__ = [
-    "Archive", "ArchiveError", "ArchiveStats", "DateRange", "Hit", "MAX_QUERY_CHARS", "NO_RERANK", "Post",
+    "Answer", "describe_dates", "Archive", "ArchiveError", "ArchiveStats", "DateRange", "Hit", "MAX_QUERY_CHARS", "NO_RERANK", "Post",
     "Query", "QueryError", "Ranking", "RefreshResult", "SearchPage", "Summary", "post_summary", "range_query",
 ]

@@ -31,13 +31,17 @@ FILLER = frozenset("""
 RECENCY = frozenset({"最新", "最近", "近期", "近日", "最新的", "新近"})
 _ASKS = re.compile(r"谁|什么|哪|几|多少|何时|为什么|为何|怎么|怎样|如何|是否")
 _ASKS_AT_END = re.compile(r"(?:[？?]|吗|呢|么)[\s。！!…]*$")
+#: "有哪些关于香港的新闻？" asks for posts, not for a fact: the list is the answer.
+_ASKS_FOR_POSTS = re.compile(r"(?:新闻|文章|报道|消息|资讯|稿件|新聞|報道|報導|消息)(?:吗|呢)?[\s？?。！!…]*$")
 ANSWER_CHARS = 100
 #: How many of the top posts an answer is looked for in.
 ANSWER_POSTS = 3
 
 
 def is_question(text: str) -> bool:
-    """Whether the text asks something (rather than naming a topic)."""
+    """Whether the text asks something (rather than naming a topic or asking for posts)."""
+    if _ASKS_FOR_POSTS.search(text):
+        return False
     return bool(_ASKS_AT_END.search(text) or _ASKS.search(text))
 
 

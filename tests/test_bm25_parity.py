@@ -13,7 +13,8 @@ from conftest import write_post
 WORDS = (
     "主题 教育 南开 大学 学生 老师 会议 经济 发展 改革 科技 创新 人工智能 天津 北京 上海 文化 历史 "
     "体育 比赛 冠军 医疗 健康 疫情 防控 环境 保护 农业 乡村 振兴 城市 交通 铁路 航天 卫星 能源 "
-    "python ai data 2019 2020 100"
+    "python ai data 2019 2020 100 "
+    "臺灣 經濟 發展 學生 習近平 台湾 经济"  # traditional forms fold into the simplified ones
 ).split()
 
 
@@ -41,7 +42,7 @@ def test_scores_equal_rank_bm25(generated: Path):
     ), "the corpus should exercise the negative-idf floor"
     rnd = random.Random(7)
     queries = [rnd.sample(WORDS, rnd.randint(1, 4)) for _ in range(55)]
-    queries += [["教育", "教育"], ["不存在的词"], ["主题", "未知词", "教育"], []]
+    queries += [["教育", "教育"], ["不存在的词"], ["主题", "未知词", "教育"], [], ["臺灣", "經濟"], ["主題", "教育"]]
     for words in queries:
         tokens = archive.tokenizer.tokenize(" ".join(words))
         ours = archive.bm25_scores(tokens)
@@ -81,3 +82,11 @@ def test_scores_stay_equal_after_incremental_changes(generated: Path, tmp_path: 
         ours = archive.bm25_scores(tokens)
         for pid, expected in zip(ids, reference.get_scores(tokens)):
             assert ours[pid] == pytest.approx(expected, abs=1e-9)
+
+
+def test_traditional_and_simplified_queries_score_alike(generated: Path):
+    archive = Archive.open(generated, ranking=NO_RERANK, settle_seconds=0)
+    for traditional, simplified in (("臺灣 經濟 發展", "台湾 经济 发展"), ("主題 學生", "主题 学生")):
+        assert archive.tokenizer.tokenize(traditional) == archive.tokenizer.tokenize(simplified)
+        assert archive.bm25_scores(archive.tokenizer.tokenize(traditional)) == \
+            archive.bm25_scores(archive.tokenizer.tokenize(simplified))

@@ -256,3 +256,26 @@ async def test_inline_and_paging_with_edge_dates_answer_politely(bot: Harness, a
 async def test_characters_without_word_content_get_the_no_searchable_words_answer(bot: Harness, query: str):
     sent = await bot.ask(f"/search {query}")
     assert sent.visible == "这个查询里没有可搜索的词（只有标点或常用虚词）。请换几个关键词。"
+
+
+async def test_a_question_is_answered_first_and_dates_are_shown_as_understood(bot: Harness):
+    sent = await bot.ask("南开大学在哪里召开了主题教育整改落实推进会？")
+    first, _, rest = sent.visible.partition("\n\n")
+    assert first.startswith("💡 ") and "八里台校区省身楼" in first and "\n—— 【不忘初心 牢记使命】学校召开主题教育整改落实推进会" in first
+    assert sent.text.startswith("💡 ") and "<b>南开大学</b>" in sent.text.split("\n")[0]
+    assert f'<a href="{SEED_URL}">' in sent.text.split("\n\n")[0]
+    assert rest.startswith("🔎 南开大学在哪里召开了主题教育整改落实推进会？：共") and utf16_len(sent.visible) <= 4096
+    dated = await bot.ask("2019年11月有哪些关于主题教育的新闻？")
+    assert dated.visible.split("\n")[1] == "📅 2019-11-01 – 2019-11-30" and not dated.visible.startswith("💡")
+
+
+async def test_newest_alone_lists_the_latest_posts(bot: Harness):
+    newest = await bot.ask("/search 最新")
+    latest = await bot.ask("/latest")
+    assert newest.visible.split("\n\n")[1:] == latest.visible.split("\n\n")[1:]
+
+
+async def test_subscriptions_refuse_relative_dates(bot: Harness):
+    sent = await bot.ask("/subscribe 上个月 教育")
+    assert sent.visible.startswith("订阅不能用相对日期（“上个月 教育”会随时间变化）")
+    assert bot.store.count_subscriptions(111) == 0

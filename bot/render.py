@@ -183,7 +183,9 @@ def _listing_header(fmt: Format, listing: Listing, lang: str) -> str:
     header_key = {"search": "results_header", "range": "range_header"}.get(listing.kind, "latest_header")
     lines = [fmt.bold(fmt.text(t(lang, header_key, query=shown, total=page.total)))]
     notes = []
-    if not page.query.dates.unbounded:
+    if page.relaxed_dates is not None:
+        notes.append(t(lang, "dates_relaxed", dates=describe_dates(page.relaxed_dates)))
+    elif not page.query.dates.unbounded:
         notes.append(f"📅 {describe_dates(page.query.dates)}")
     if page.query.recent and page.query.has_terms:
         notes.append(t(lang, "newest_first"))

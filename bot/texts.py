@@ -18,6 +18,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "results_header": {"zh": "🔎 {query}：共 {total} 条结果", "en": "🔎 {query}: {total} results"},
     "range_header": {"zh": "📅 {query}：共 {total} 篇", "en": "📅 {query}: {total} posts"},
     "latest_header": {"zh": "🆕 最新文章", "en": "🆕 Latest posts"},
+    "dates_relaxed": {"zh": "📅 没有 {dates} 的文章，以下结果不限日期", "en": "📅 no posts of {dates}; results from any date"},
     "newest_first": {"zh": "🆕 最新的在前", "en": "🆕 newest first"},
     "relative_date": {
         "zh": "订阅不能用相对日期（“{value}”会随时间变化）。请写具体日期，例如 since:2019-11-01，或去掉日期。",

@@ -6,7 +6,7 @@ the same read as a question: dates written anywhere in the words (``2019年11月
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone, tzinfo
 from typing import TYPE_CHECKING
 
@@ -66,8 +66,17 @@ class Query:
     relative: bool = False
     #: The text asks something: the reply opens with an answer.
     question: bool = False
-    #: Dates were read from the words themselves (the reply says how).
+    #: Dates were read from the words themselves (the reply says how)…
     dates_in_words: bool = False
+    #: …as these words; and the dates given as filters (since:, 2019-11…) alone.
+    date_words: tuple[str, ...] = ()
+    given_dates: DateRange = field(default_factory=DateRange)
+
+    def relaxed(self) -> "Query":
+        """The query without the dates read from its words, which become words again (for a
+        question such as ``1903年发生了什么`` about a year, not posts of that year)."""
+        return replace(self, words=self.words + self.date_words, dates=self.given_dates, dates_in_words=False,
+                       date_words=(), relative=False)
 
     @property
     def has_terms(self) -> bool:
@@ -99,14 +108,15 @@ def _date_filter(key: str, value: str, tz: tzinfo) -> DateRange:
         raise QueryError("bad_date", f"{key}:{value}" if key else value) from None
 
 
-def _dates_in(value: str, today: date, tz: tzinfo, spans: list[DateRange]) -> tuple[list[str], bool]:
-    """``value`` without the dates written in it (their spans go to ``spans``), and whether
-    one of them was relative to today."""
+def _dates_in(value: str, today: date, tz: tzinfo, spans: list[DateRange], texts: list[str]) -> tuple[list[str], bool]:
+    """``value`` without the dates written in it (their spans go to ``spans``, their words to
+    ``texts``), and whether one of them was relative to today."""
     found = find_dates(value, today, tz)
     rest, relative, pos = [], False, 0
     for f in found:
         rest.append(value[pos : f.start])
         spans.append(f.span)
+        texts.append(value[f.start : f.end])
         relative = relative or f.relative
         pos = f.end
     rest.append(value[pos:])
@@ -130,6 +140,7 @@ def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS, toda
     cats: list[str] = []
     dates = DateRange()
     in_words: list[DateRange] = []
+    date_words: list[str] = []
     relative = False
     for m in _TOKEN.finditer(text):
         neg, key = m["neg"] == "-", (m["key"] or "").lower()
@@ -153,9 +164,10 @@ def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS, toda
             elif looks_like_date(value):
                 dates = dates.intersect(_date_filter("", value, tz))
             else:
-                rest, was_relative = _dates_in(value, today, tz, in_words)
+                rest, was_relative = _dates_in(value, today, tz, in_words, date_words)
                 words += rest
                 relative = relative or was_relative
+    given = dates
     if in_words:  # several dates in the words: the time they span together
         dates = dates.intersect(DateRange(min(s.start for s in in_words), max(s.end for s in in_words)))  # type: ignore[type-var]
     if dates.start is not None and dates.end is not None and dates.start >= dates.end:
@@ -165,7 +177,8 @@ def parse_query(text: str, tz: tzinfo, *, max_chars: int = MAX_QUERY_CHARS, toda
         reading = read_words(words, tokenizer)
         words, recent = list(reading.words), reading.recent
     return Query(text, tuple(words), tuple(phrases), tuple(excluded), dates, tuple(tags), tuple(cats),
-                 recent=recent, relative=relative, question=is_question(text), dates_in_words=bool(in_words))
+                 recent=recent, relative=relative, question=is_question(text), dates_in_words=bool(in_words),
+                 date_words=tuple(date_words), given_dates=given)
 
 
 def range_query(text: str) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 import numpy as np
 
+from .dates import DateRange
 from .docstore import DocStore
 from .index import InvertedIndex
 from .post import Post
@@ -55,6 +56,8 @@ class SearchPage:
     tokens: tuple[str, ...] = field(default=())
     #: For a question, on its first page: the sentence that best answers it.
     answer: Answer | None = None
+    #: No post has the dates read from the words (these): the page ignores them.
+    relaxed_dates: DateRange | None = None
 
     @property
     def has_next(self) -> bool:
@@ -188,7 +191,16 @@ class Searcher:
             pool = min(cand.shape[0], pool * 4)
 
     def run(self, query: Query, limit: int = 10, offset: int = 0, summary_chars: int = SUMMARY_CHARS) -> SearchPage:
-        """One page of results for ``query``."""
+        """One page of results for ``query``. When dates read from its words leave nothing
+        (``1903年…`` asked of undated or older posts), the words run without them."""
+        page = self._run(query, limit, offset, summary_chars)
+        if page.total == 0 and query.dates_in_words and query.has_terms:
+            relaxed = self._run(query.relaxed(), limit, offset, summary_chars)
+            if relaxed.total:
+                return replace(relaxed, relaxed_dates=query.dates)
+        return page
+
+    def _run(self, query: Query, limit: int, offset: int, summary_chars: int) -> SearchPage:
         self._posts.clear()
         limit, offset = max(1, limit), max(0, offset)
         tokens = query_tokens(query, self.tokenizer, self.index.vocab)
@@ -218,7 +230,7 @@ class Searcher:
             ]
             answer = None
             if query.question and offset == 0:
-                answer = best_answer([h.post for h in page], tokens, weights)
+                answer = best_answer([h.post for h in page], query.ranked_text, tokens)
             return SearchPage(query, page, total, offset, limit, True, tuple(tokens), answer)
         if query.has_terms:  # newest first, each with the summary its words call for
             order = top_indices([self.docs.dates[cand].astype(np.float64), hits.scores[cand]], k)

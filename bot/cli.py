@@ -38,7 +38,7 @@ def _waiting(holder: str) -> None:
           "(Ctrl-C to give up)…", file=sys.stderr, flush=True)
 
 
-def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool = False):
+def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool = False, access: str | None = None):
     from retrieval import Archive
 
     content = Path(args.content) if getattr(args, "content", None) else settings.content_dir
@@ -58,7 +58,7 @@ def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool =
         archive = Archive.open(
             content, index_dir, tz=settings.timezone, user_dict=settings.user_dict,
             rebuild=getattr(args, "rebuild", False), progress=callback,
-            access=ACCESS.get(args.command, "auto"), on_wait=_waiting,
+            access=access or ACCESS.get(args.command, "auto"), on_wait=_waiting,
             site_url=settings.site_url, permalink=settings.permalink,
         )
     finally:
@@ -144,13 +144,15 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from .chat import run_chat
 
-    run_chat(_service(settings, args), lang=args.lang)
+    service = _service(settings, args)
+    service.archive.close()  # a conversation may last: let a bot that starts meanwhile write
+    run_chat(service, lang=args.lang)
     return 0
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.token:
-        archive = _open_archive(settings, args)
+        archive = _open_archive(settings, args, access="auto")  # only to say how big it is
         print(NO_TOKEN.format(content=archive.content_dir, posts=len(archive)), file=sys.stderr)
         return 2
     from .app import run_bot

@@ -94,8 +94,14 @@ def _lead_sentences(body: str) -> list[str]:
     return [s for s in sentences if not _ASIDE.match(s)] or sentences
 
 
+NO_SUMMARY = Summary("")
+
+
 def lead_summary(body: str, max_chars: int = SUMMARY_CHARS, terms: Iterable[str] = ()) -> Summary:
-    """The post's opening sentences, datelines and asides skipped (for listings and pushes)."""
+    """The post's opening sentences, datelines and asides skipped (for listings and pushes);
+    none for ``max_chars`` of 0 (callers that only want the ranking pay nothing for summaries)."""
+    if max_chars <= 0:
+        return NO_SUMMARY
     text = ""
     for sentence in _lead_sentences(body):
         if text and len(text) + len(sentence) > max_chars:
@@ -114,12 +120,18 @@ def query_summary(
     body: str, terms: list[str], weights: Mapping[str, float], max_chars: int = SUMMARY_CHARS, sentences: int = 2
 ) -> Summary:
     """Up to ``sentences`` sentences that best cover ``terms`` (weighted by idf), in reading
-    order, trimmed to about ``max_chars`` around the first match; the lead when nothing matches."""
+    order, trimmed to about ``max_chars`` around the first match; the lead when nothing matches;
+    none for ``max_chars`` of 0."""
+    if max_chars <= 0:
+        return NO_SUMMARY
     candidates = _lead_sentences(body)
     wanted = {t for t in terms if t}
     covered: list[tuple[float, int, set[str]]] = []
+    folded_all = fold_chars("\n".join(candidates))  # one pass: same length, so sentences are slices
+    pos = 0
     for i, sentence in enumerate(candidates):
-        folded = fold_chars(sentence)
+        folded = folded_all[pos : pos + len(sentence)]
+        pos += len(sentence) + 1
         found = {t for t in wanted if t in folded}
         if found:
             covered.append((sum(weights.get(t, 1.0) for t in found), i, found))

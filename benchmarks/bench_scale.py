@@ -1,0 +1,189 @@
+"""How each cost grows with the archive: one table over archive sizes, with a log–log slope.
+
+    python benchmarks/bench_scale.py [--sizes 10000,50000,200000] [--queries 200]
+
+Archives are made from ``../shared/corpus/xwlb-posts.tar.gz`` (74,756 posts) and cached under
+``~/.cache/archive-bot-bench/scale-N``: up to the corpus size a sample of its posts; beyond,
+new posts recombined from the paragraphs of two posts, with fresh ids, shifted dates and a
+made-up name of two or three characters each, so that the vocabulary grows as a real archive's
+does. Each measure runs in a fresh process (build, open, memory); at sizes rank-bm25 can hold
+(≤ 50,000) the public API's plain scoring is compared with rank-bm25's ``get_scores`` on the
+same tokens. A slope of 1 means a cost grows in proportion to the archive; 0 means flat.
+The 1,000,000-post run (``--sizes 1000000``) takes tens of minutes. Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import CACHE, DEFAULT_TARBALL, REPO, post_files, source_dir, with_fresh_id  # noqa: E402
+
+QUERIES = Path(__file__).with_name("queries.txt")
+REFERENCE_UP_TO = 50_000
+NAME_CHARS = "安白陈丁方高韩江孔李马潘秦石唐王谢杨张赵周朱敏华军伟芳娜静丽强磊洋勇艳杰涛明超秀霞平刚桂英"
+
+
+def make_archive(size: int) -> Path:
+    """``size`` posts (see the module docstring), cached."""
+    target = CACHE / f"scale-{size}"
+    if (target / ".complete").exists():
+        return target
+    files = post_files(source_dir(DEFAULT_TARBALL))
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    rng = random.Random(size)
+    originals = rng.sample(files, min(size, len(files)))
+    for i, path in enumerate(originals):
+        dest = target / f"{i // 1000:04d}" / path.name
+        dest.parent.mkdir(exist_ok=True)
+        os.link(path, dest)
+    for k in range(size - len(originals)):
+        first, second = files[k % len(files)], files[(k * 7919 + 13) % len(files)]
+        head, _, body = first.read_text(encoding="utf-8").partition("\n---\n")
+        other = second.read_text(encoding="utf-8").partition("\n---\n")[2].split("\n\n")
+        name = "".join(rng.choice(NAME_CHARS) for _ in range(rng.choice((2, 3))))
+        text = f"{head}\n---\n{name}表示，{body.split(chr(10) + chr(10))[0]}\n\n{other[0]}\n\n{name}说。\n"
+        text = with_fresh_id(text, f"s{k}")
+        dest = target / f"r{k // 1000:05d}" / f"r{k}.md"
+        dest.parent.mkdir(exist_ok=True)
+        dest.write_text(text, encoding="utf-8")
+    (target / ".complete").touch()
+    return target
+
+
+MEASURE = textwrap.dedent("""
+    import json, os, statistics, sys, time
+    from pathlib import Path
+    from retrieval import Archive, NO_RERANK
+    content, index, what = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    queries = [l.strip() for l in Path(sys.argv[4]).read_text("utf-8").splitlines() if l.strip() and not l.startswith("#")]
+    count = int(sys.argv[5])
+
+    def rss_anon():
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    out = {}
+    started = time.perf_counter()
+    archive = Archive.open(content, index, rebuild=what == "build", settle_seconds=0)
+    out["seconds"] = time.perf_counter() - started
+    if what == "open":
+        out["rss_open"] = rss_anon()
+        times = []
+        for i in range(count):
+            q = queries[i % len(queries)]
+            t = time.perf_counter(); archive.search(q); times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        out["p50"], out["p95"] = times[len(times) // 2], times[int(len(times) * 0.95)]
+        out["rss_queries"] = rss_anon()
+        archive.ranking = NO_RERANK
+        plain = []
+        for q in queries:
+            t = time.perf_counter(); archive.search(q, summary_chars=0); plain.append((time.perf_counter() - t) * 1000)
+        out["api_p50"] = statistics.median(plain)
+        extra = content / "zz-scale-added"
+        extra.mkdir(exist_ok=True)
+        (extra / "one.md").write_text("---\\ntitle: 新增的一篇\\nurlname: scale-added-one\\n---\\n新增内容。\\n", "utf-8")
+        t = time.perf_counter(); archive.refresh(full=False); out["refresh_ms"] = (time.perf_counter() - t) * 1000
+        (extra / "one.md").unlink(); extra.rmdir(); archive.refresh()
+        out["body_mb"] = sum(len(archive.get(p).body.encode()) for p in archive.post_ids()) / 1e6
+    print(json.dumps(out))
+""")
+
+REFERENCE = textwrap.dedent("""
+    import json, statistics, sys, time
+    from pathlib import Path
+    import numpy as np
+    from rank_bm25 import BM25Okapi
+    from retrieval import Archive, NO_RERANK
+    archive = Archive.open(sys.argv[1], sys.argv[2], ranking=NO_RERANK, access="read")
+    queries = [l.strip() for l in Path(sys.argv[3]).read_text("utf-8").splitlines() if l.strip() and not l.startswith("#")]
+    ids = archive.post_ids()
+    bm25 = BM25Okapi([archive.doc_tokens(archive.get(p)) for p in ids])
+    times = []
+    for q in queries:
+        tokens = archive.query_tokens(archive.parse(q))
+        t = time.perf_counter(); scores = bm25.get_scores(tokens); np.argpartition(-scores, 10)[:10]
+        times.append((time.perf_counter() - t) * 1000)
+    print(json.dumps({"p50": statistics.median(times)}))
+""")
+
+
+def run(script: str, *args: object) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, env=env,
+                          cwd=REPO, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def measure(size: int, queries: int) -> dict:
+    content = make_archive(size)
+    index = CACHE / f"scale-index-{size}"
+    build = run(MEASURE, content, index, "build", QUERIES, queries)
+    opened = [run(MEASURE, content, index, "open", QUERIES, queries) for _ in range(3)]
+    best = sorted(opened, key=lambda o: o["seconds"])[1]
+    row = {"posts": size, "build_s": build["seconds"], "body_mb": best["body_mb"],
+           "disk_mb": dir_size(index) / 1e6, "open_s": best["seconds"], "rss_open_mb": best["rss_open"] / 1e6,
+           "rss_mb": best["rss_queries"] / 1e6, "p50": best["p50"], "p95": best["p95"], "api_p50": best["api_p50"],
+           "refresh_ms": best["refresh_ms"]}
+    if size <= REFERENCE_UP_TO:
+        row["bm25_p50"] = run(REFERENCE, content, index, QUERIES)["p50"]
+    return row
+
+
+def slope(rows: list[dict], key: str) -> str:
+    a, b = rows[0], rows[-1]
+    if len(rows) < 2 or a[key] <= 0 or b[key] <= 0:
+        return "-"
+    return f"{math.log(b[key] / a[key]) / math.log(b['posts'] / a['posts']):.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,50000,200000")
+    parser.add_argument("--queries", type=int, default=200, help="searches after each open (memory, latency)")
+    args = parser.parse_args()
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"measuring {size} posts ...", file=sys.stderr, flush=True)
+        rows.append(measure(size, args.queries))
+    measures = [
+        ("full build", "build_s", "{:.1f} s"), ("build throughput", "mbps", "{:.2f} MB/s"),
+        ("index on disk", "disk_mb", "{:.0f} MB"), ("index / body text", "ratio", "{:.2f}×"),
+        ("open (fresh process)", "open_s", "{:.2f} s"), ("RssAnon after open", "rss_open_mb", "{:.0f} MB"),
+        ("RssAnon after open + queries", "rss_mb", "{:.0f} MB"), ("search p50, full path", "p50", "{:.2f} ms"),
+        ("search p95, full path", "p95", "{:.2f} ms"), ("public API, NO_RERANK, no summaries, p50", "api_p50", "{:.3f} ms"),
+        ("rank-bm25 get_scores + top 10, p50", "bm25_p50", "{:.1f} ms"), ("rank-bm25 / public API", "speedup", "{:.0f}×"),
+        ("refresh after adding 1 post (quick scan)", "refresh_ms", "{:.0f} ms"),
+    ]
+    for row in rows:
+        row["mbps"] = row["body_mb"] / row["build_s"]
+        row["ratio"] = row["disk_mb"] / row["body_mb"]
+        if "bm25_p50" in row:
+            row["speedup"] = row["bm25_p50"] / row["api_p50"]
+    print("| measure | " + " | ".join(f"{r['posts']:,} posts ({r['body_mb']:.0f} MB)" for r in rows) + " | log–log slope |")
+    print("|---|" + "---:|" * (len(rows) + 1))
+    for label, key, fmt in measures:
+        cells = [fmt.format(r[key]) if key in r else "-" for r in rows]
+        with_key = [r for r in rows if key in r]
+        print(f"| {label} | " + " | ".join(cells) + f" | {slope(with_key, key) if len(with_key) > 1 else '-'} |")
+
+
+if __name__ == "__main__":
+    main()

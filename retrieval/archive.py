@@ -478,8 +478,9 @@ class Archive:
         """Write the index. A full save rewrites everything; an incremental one appends the new
         post records and writes the small delta segment plus a journal of new terms, labels
         and file entries, so adding a post costs little however big the archive is."""
-        if self._dir is None or not self._dir.lock.held:
+        if self.read_only:
             return
+        assert self._dir is not None
         save = self._dir.begin()
         if full:
             for name, arr in self.index.main.arrays().items():

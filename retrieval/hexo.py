@@ -118,18 +118,12 @@ class Site:
         if not self.url:
             return None
         own = meta.get("permalink")
-        if isinstance(own, str) and own.strip():
-            path = own.strip()
-            if self.post_asset_folder and not path.endswith(("/", ".html")):
-                path += "/"
-        else:
-            path = self._fill(meta, slug, title, when, categories)
-            if path is None:
-                return None
-            if self.post_asset_folder and not path.endswith(("/", ".html")):
-                path += "/"
-        full = self.url + re.sub(r"/{2,}", "/", "/" + path)
-        full = self.url + encode_uri(full[len(self.url):])
+        path = own.strip() if isinstance(own, str) and own.strip() else self._fill(meta, slug, title, when, categories)
+        if path is None:
+            return None
+        if self.post_asset_folder and not path.endswith(("/", ".html")):
+            path += "/"
+        full = self.url + encode_uri(re.sub(r"/{2,}", "/", "/" + path))
         if not self.trailing_index:
             full = re.sub(r"index\.html$", "", full)
         if not self.trailing_html and not full.endswith("index.html"):

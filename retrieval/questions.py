@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .post import Post
-from .summary import Summary, match_spans, split_sentences, strip_dateline
+from .summary import Summary, match_spans, strip_dateline
 from .tokenizer import Tokenizer, fold_chars
 
 #: Words that only ask or point at "news"; applied to queries, never to posts. (Stop words,

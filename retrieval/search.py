@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
@@ -220,31 +219,21 @@ class Searcher:
         k = min(total, offset + limit)
         if k <= offset:
             return SearchPage(query, [], total, offset, limit, query.has_terms, tuple(tokens))
-        if query.has_terms and not query.recent:
-            docs, scores = self._rank(query, tokens, cand, hits.scores, hits.title_idf, hits.query_idf, k)
-            weights = {t: float(self.index.idf[self.index.vocab[t]]) for t in tokens if t in self.index.vocab}
-            page = [
-                Hit(post, float(score), query_summary(post.body, tokens, weights, summary_chars))
-                for doc, score in zip(docs[offset:k], scores[offset:k])
-                for post in [self._post(int(doc))]
-            ]
-            answer = None
-            if query.question and offset == 0:
-                answer = best_answer([h.post for h in page], query.ranked_text, tokens)
-            return SearchPage(query, page, total, offset, limit, True, tuple(tokens), answer)
-        if query.has_terms:  # newest first, each with the summary its words call for
-            order = top_indices([self.docs.dates[cand].astype(np.float64), hits.scores[cand]], k)
-            weights = {t: float(self.index.idf[self.index.vocab[t]]) for t in tokens if t in self.index.vocab}
-            page = [
-                Hit(post, float(hits.scores[doc]), query_summary(post.body, tokens, weights, summary_chars))
-                for doc in cand[order][offset:k]
-                for post in [self._post(int(doc))]
-            ]
-        else:
+        if not query.has_terms:  # a listing: newest first, each with its lead
             order = top_indices([self.docs.dates[cand].astype(np.float64), cand.astype(np.float64)], k)
-            page = [
-                Hit(post, None, post_summary(post, summary_chars))
-                for doc in cand[order][offset:k]
-                for post in [self._post(int(doc))]
-            ]
-        return SearchPage(query, page, total, offset, limit, query.has_terms, tuple(tokens))
+            page = [Hit(post, None, post_summary(post, summary_chars))
+                    for post in map(self._post, cand[order][offset:k].tolist())]
+            return SearchPage(query, page, total, offset, limit, False, tuple(tokens))
+        if query.recent:  # newest first, the better match first on the same date
+            order = top_indices([self.docs.dates[cand].astype(np.float64), hits.scores[cand]], k)
+            docs = cand[order]
+            scores = hits.scores[docs]
+        else:
+            docs, scores = self._rank(query, tokens, cand, hits.scores, hits.title_idf, hits.query_idf, k)
+        weights = {t: float(self.index.idf[self.index.vocab[t]]) for t in tokens if t in self.index.vocab}
+        page = [Hit(post, float(score), query_summary(post.body, tokens, weights, summary_chars))
+                for post, score in zip(map(self._post, docs[offset:k].tolist()), scores[offset:k])]
+        answer = None
+        if query.question and offset == 0 and not query.recent:
+            answer = best_answer([h.post for h in page], query.ranked_text, tokens)
+        return SearchPage(query, page, total, offset, limit, True, tuple(tokens), answer)

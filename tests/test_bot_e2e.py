@@ -3,7 +3,6 @@ mode, odd input, groups, English users, Telegram's limits."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest

@@ -14,7 +14,8 @@ import numpy as np
 from .analyze import Analysis, Setup, analyze_many
 from .bm25 import BM25Params
 from .dates import DEFAULT_TIMEZONE, timezone
-from .docstore import UNDATED, DocStore, Records
+from .blocks import BlockStore
+from .docstore import LABEL_KINDS, UNDATED, DocStore, LabelLists
 from .hexo import SiteError, find_site
 from .index import InvertedIndex
 from .matching import PostMatcher
@@ -24,10 +25,11 @@ from .query import Query, parse_query
 from .scan import ContentScanner, FileStat
 from .search import Ranking, SearchPage, Searcher, query_tokens
 from .storage import CorruptIndex, IndexDir
+from .strings import Strings
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Compact (drop dead documents) at a merge when this share of documents is dead.
 COMPACT_DEAD_SHARE = 0.25
 #: Reading an index a writer is committing to can meet a manifest whose old files were just
@@ -36,6 +38,9 @@ LOAD_ATTEMPTS = 4
 LOAD_RETRY_SECONDS = 0.05
 #: ``access`` values of :meth:`Archive.open`.
 ACCESS = ("auto", "write", "read")
+#: The arrays saved beside the ``terms`` and ``store`` blobs.
+TERM_ARRAYS = ("offsets", "hashes", "order")
+STORE_ARRAYS = ("offsets", "block_raw", "block_pos")
 
 
 class ArchiveError(ValueError):
@@ -323,6 +328,7 @@ class Archive:
     # ---- building and syncing ---------------------------------------------------------------
     def _build(self, progress: ProgressCallback | None) -> None:
         self.index, self.docs, self.files, self.ids = InvertedIndex(), DocStore(), {}, {}
+        self._saved_terms = -1  # nothing of this index is saved yet
         settle, self.settle_seconds = self.settle_seconds, 0.0
         try:
             self.refresh(progress=progress, save=False)
@@ -482,28 +488,34 @@ class Archive:
             return
         assert self._dir is not None
         save = self._dir.begin()
+        stored = self.docs.stored
+        save.append_blob("store", stored.unsaved_bytes(), fresh=not stored.saved_bytes)
         if full:
             for name, arr in self.index.main.arrays().items():
                 save.array(f"main.{name}", arr)
-            save.append_blob("records", self.docs.records.all_bytes(), fresh=True)
-            save.append_blob("texts", self.docs.texts.all_bytes(), fresh=True)
-            save.json("terms", self.index.terms)
-            save.json("labels", self.docs.labels_json())
+            vocab = self.index.vocab
+            if len(vocab) != self._saved_terms:  # a term's number never changes: write only when new ones came
+                blob, *arrays = vocab.saved_form()
+                save.append_blob("terms", blob, fresh=True)
+                for name, arr in zip(TERM_ARRAYS, arrays):
+                    save.array(f"terms.{name}", arr)
+            keys = {}
+            for kind, (keys[kind], ptr, docs) in self.docs.labels_saved_form().items():
+                save.array(f"labels.{kind}.ptr", ptr)
+                save.array(f"labels.{kind}.docs", docs)
+            save.json("labels", keys)
             save.json("files", {rel: e.to_json() for rel, e in self.files.items()})
-            self._saved_terms = len(self.index.terms)
+            self._saved_terms = len(self.index.vocab)
             self._dirty_files.clear()
-        else:
-            save.append_blob("records", self.docs.records.unsaved_bytes())
-            save.append_blob("texts", self.docs.texts.unsaved_bytes())
         for name, arr in self.index.delta.arrays().items():
             save.array(f"delta.{name}", arr)
+        for name, arr in stored.tables().items():
+            save.array(f"store.{name}", arr)
         save.array("doc_len", self.index.doc_len)
         save.array("live", self.index.live)
         save.array("dates", self.docs.dates)
-        save.array("record_offsets", self.docs.records.offsets())
-        save.array("text_offsets", self.docs.texts.offsets())
         save.json("journal", {
-            "terms": self.index.terms[self._saved_terms:],
+            "terms": self.index.vocab.added_since(self._saved_terms),
             "labels": self.docs.label_log(),
             "files": {rel: self.files[rel].to_json() if rel in self.files else None for rel in sorted(self._dirty_files)},
         })
@@ -542,7 +554,7 @@ class Archive:
             if manifest.get(key) != value:
                 raise CorruptIndex(f"index was built with {key}={manifest.get(key)!r}, now {value!r}")
         d = self._dir
-        kinds = {"ptr": "iu", "docs": "iu", "tfs": "iu", "in_title": "b"}
+        kinds = {"ptr": "iu", "docs": "iu", "tft": "u"}
         segment = lambda prefix, load: Segment(*(load(f"{prefix}.{n}", k) for n, k in kinds.items()))  # noqa: E731
         main = segment("main", d.array)
         delta = segment("delta", lambda key, k: np.array(d.array(key, k)))
@@ -550,25 +562,29 @@ class Archive:
         journal = d.json("journal")
         if not isinstance(journal, dict) or not {"terms", "labels", "files"} <= journal.keys():
             raise CorruptIndex("journal is malformed")
-        base_terms = d.json("terms")
-        terms = base_terms + journal["terms"]
-        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-            raise CorruptIndex("the term list is malformed")
+        if not isinstance(journal["terms"], list) or not all(isinstance(t, str) for t in journal["terms"]):
+            raise CorruptIndex("the journal's term list is malformed")
+        vocab = Strings(d.blob("terms"), *(d.array(f"terms.{name}") for name in TERM_ARRAYS))
+        vocab.check()
+        for term in journal["terms"]:
+            vocab.add(term)
         dates = np.array(d.array("dates"))
         n = doc_len.shape[0]
-        if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(terms):
+        if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(vocab):
             raise CorruptIndex("index arrays disagree in length")
-        blobs = {}
-        for key in ("records", "texts"):
-            offsets, blob = np.array(d.array(f"{key[:-1]}_offsets")), d.blob(key)
-            if offsets.shape[0] != n + 1 or int(offsets[-1]) != len(blob):
-                raise CorruptIndex(f"{key} disagree with their offsets")
-            blobs[key] = Records(blob, offsets)
+        stored = BlockStore(d.blob("store"), *(d.array(f"store.{name}") for name in STORE_ARRAYS))
+        if len(stored) != n:
+            raise CorruptIndex("the stored posts disagree with the index in number")
         for seg in (main, delta):
-            if seg.size and (int(seg.docs.max()) >= n or seg.ptr[-1] != seg.size):
+            if seg.size and (int(seg.docs.max()) >= n or seg.ptr[-1] != seg.size or seg.tft.shape != seg.docs.shape):
                 raise CorruptIndex("postings point past the documents")
-        self.index = InvertedIndex(terms, main, delta, doc_len, live, BM25Params(**manifest["bm25"]))
-        self.docs = DocStore(blobs["records"], blobs["texts"], dates, d.json("labels"), journal["labels"])
+        keys = d.json("labels")
+        if not isinstance(keys, dict) or set(keys) != set(LABEL_KINDS):
+            raise CorruptIndex("the label table is malformed")
+        labels = {kind: LabelLists(keys[kind], d.array(f"labels.{kind}.ptr"), d.array(f"labels.{kind}.docs"))
+                  for kind in LABEL_KINDS}
+        self.index = InvertedIndex(vocab, main, delta, doc_len, live, BM25Params(**manifest["bm25"]))
+        self.docs = DocStore(stored, dates, labels, journal["labels"])
         self.docs.mark_saved()
         self.files = {rel: FileEntry.from_json(row) for rel, row in d.json("files").items()}
         for rel, row in journal["files"].items():
@@ -576,6 +592,6 @@ class Archive:
                 self.files.pop(rel, None)
             else:
                 self.files[rel] = FileEntry.from_json(row)
-        self._saved_terms, self._dirty_files = len(base_terms), set(journal["files"])
+        self._saved_terms, self._dirty_files = vocab.base, set(journal["files"])
         self.ids = {e.post_id: e.doc for e in self.files.values() if e.doc is not None and e.post_id and live[e.doc]}
         log.info("loaded the index of %d posts from %s", len(self.ids), d.path)

@@ -1,4 +1,4 @@
-"""Per-document data beside the postings: post records, dates, ids, and tag/category lists."""
+"""Per-document data beside the postings: post records and texts, dates, and tag/category lists."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .blocks import BlockStore
 from .dates import DateRange
 from .phrases import text_of
 from .post import Post
 
 #: Date of an undated post in the ``dates`` array (epoch seconds).
 UNDATED = np.iinfo(np.int64).min
+#: The kinds of label a post has.
+LABEL_KINDS = ("tags", "categories")
 
 
 def label_key(label: str) -> str:
@@ -27,84 +30,78 @@ def epoch(when: datetime | None) -> int:
     return UNDATED if when is None else int(when.astimezone(timezone.utc).timestamp())
 
 
-class Records:
-    """Append-only byte records: ``offsets[i]:offsets[i+1]`` of the blob is record ``i``.
-    The blob read at load (memory-mapped) is never changed; appends stay in memory until
-    saved and remain readable from there."""
+class LabelLists:
+    """Label -> documents, for one kind (tags or categories): the saved lists in compressed
+    sparse rows (``docs[ptr[r]:ptr[r+1]]`` for the label in row ``r``, memory-mapped) and the
+    documents labelled since, in a dict."""
 
-    def __init__(self, blob: bytes | memoryview = b"", offsets: np.ndarray | None = None) -> None:
-        self._blob = blob
-        self._blob_len = len(blob)
-        self._appended = bytearray()
-        self._saved_mark = 0
-        self._offsets = list(offsets.tolist()) if offsets is not None else [0]
+    def __init__(self, keys: list[str] | None = None, ptr: np.ndarray | None = None,
+                 docs: np.ndarray | None = None) -> None:
+        self._rows = {key: row for row, key in enumerate(keys or ())}
+        self._ptr = ptr if ptr is not None else np.zeros(1, np.int64)
+        self._docs = docs if docs is not None else np.zeros(0, np.int32)
+        if self._ptr.shape[0] != len(self._rows) + 1 or int(self._ptr[-1]) != self._docs.shape[0] \
+                or bool((np.diff(self._ptr) < 0).any()):
+            raise ValueError("label lists disagree with their rows")
+        self._added: defaultdict[str, list[int]] = defaultdict(list)
 
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
+    def add(self, key: str, doc: int) -> None:
+        self._added[key].append(doc)
 
-    def append(self, record: bytes) -> None:
-        self._appended += record
-        self._offsets.append(self._blob_len + len(self._appended))
+    def docs(self, key: str) -> np.ndarray:
+        """The documents labelled ``key``, ascending."""
+        row = self._rows.get(key)
+        saved = self._docs[int(self._ptr[row]) : int(self._ptr[row + 1])] if row is not None else self._docs[:0]
+        added = self._added.get(key)
+        return np.concatenate([saved, np.asarray(added, saved.dtype)]) if added else saved
 
-    def __getitem__(self, i: int) -> bytes:
-        lo, hi = self._offsets[i], self._offsets[i + 1]
-        if lo >= self._blob_len:
-            return bytes(self._appended[lo - self._blob_len : hi - self._blob_len])
-        return bytes(self._blob[lo:hi])
-
-    def unsaved_bytes(self) -> bytes:
-        return bytes(self._appended[self._saved_mark :])
-
-    def mark_saved(self) -> None:
-        self._saved_mark = len(self._appended)
-
-    def all_bytes(self) -> bytes:
-        return bytes(self._blob[: self._blob_len]) + bytes(self._appended)
-
-    def offsets(self) -> np.ndarray:
-        return np.asarray(self._offsets, np.int64)
+    def saved_form(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Every label's list as (keys, ptr, docs), for a full save."""
+        keys = list(dict.fromkeys([*self._rows, *self._added]))
+        lists = [self.docs(key) for key in keys]
+        ptr = np.zeros(len(keys) + 1, np.int64)
+        np.cumsum([d.shape[0] for d in lists], out=ptr[1:])
+        docs = np.concatenate(lists).astype(np.int32) if lists else np.zeros(0, np.int32)
+        return keys, ptr, docs
 
 
 class DocStore:
-    """Per document: the post record (JSON), its compacted text (for phrase tests, UTF-8), its
-    date (an array), and tag/category -> documents lists. Append-only; the live mask of the
-    index says which documents still count."""
+    """Per document: the post record (JSON) and its compacted text (for phrase tests, UTF-8),
+    stored together compressed (see :mod:`retrieval.blocks`); its date (an array); and
+    tag/category -> documents lists. Append-only; the live mask of the index says which
+    documents still count."""
 
     def __init__(
         self,
-        records: Records | None = None,
-        texts: Records | None = None,
+        stored: BlockStore | None = None,
         dates: np.ndarray | None = None,
-        labels: dict[str, dict[str, list[int]]] | None = None,
+        labels: dict[str, LabelLists] | None = None,
         label_log: list[list] | None = None,
     ) -> None:
-        self.records = records or Records()
-        self.texts = texts or Records()
-        if len(self.records) != len(self.texts):
-            raise ValueError("post records and texts disagree in number")
+        self.stored = stored or BlockStore()
         self.dates = dates if dates is not None else np.zeros(0, np.int64)
         self._new_dates: list[int] = []
-        self.labels: dict[str, defaultdict[str, list[int]]] = {
-            kind: defaultdict(list, (labels or {}).get(kind, {})) for kind in ("tags", "categories")
-        }
+        self.labels = {kind: (labels or {}).get(kind) or LabelLists() for kind in LABEL_KINDS}
         #: (kind, key, doc) added since the labels were last written whole.
         self._label_log: list[list] = []
         for kind, key, doc in label_log or ():
             self._add_label(kind, key, doc)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.stored)
 
     def _add_label(self, kind: str, key: str, doc: int) -> None:
-        self.labels[kind][key].append(doc)
+        self.labels[kind].add(key, doc)
         self._label_log.append([kind, key, doc])
 
     def append(self, post: Post, text: bytes | None = None) -> int:
         """Store a post (``text``: its :func:`~retrieval.phrases.text_of`, UTF-8, if already
         computed); returns its document number."""
         doc = len(self)
-        self.records.append(json.dumps(post.to_record(), ensure_ascii=False).encode() + b"\n")
-        self.texts.append(text if text is not None else text_of(post.title, post.searchable_body).encode())
+        record = json.dumps(post.to_record(), ensure_ascii=False).encode()  # one line: JSON escapes newlines
+        if text is None:
+            text = text_of(post.title, post.searchable_body).encode()
+        self.stored.append(record + b"\n" + text)
         self._new_dates.append(epoch(post.date))
         for kind, values in (("tags", post.tags), ("categories", post.categories)):
             for key in dict.fromkeys(label_key(v) for v in values):
@@ -117,13 +114,17 @@ class DocStore:
             self.dates = np.concatenate([self.dates, np.asarray(self._new_dates, np.int64)])
             self._new_dates.clear()
 
+    def _parts(self, doc: int) -> tuple[bytes, bytes]:
+        record, _, text = self.stored[doc].partition(b"\n")
+        return record, text
+
     def post(self, doc: int) -> Post:
         """Document ``doc``'s post."""
-        return Post.from_record(json.loads(self.records[doc]))
+        return Post.from_record(json.loads(self._parts(doc)[0]))
 
     def text(self, doc: int) -> bytes:
         """Document ``doc``'s compacted title and body, UTF-8 (see :func:`~retrieval.phrases.text_of`)."""
-        return self.texts[doc]
+        return self._parts(doc)[1]
 
     def in_range(self, dates: DateRange) -> np.ndarray:
         """Per document: dated, and within ``dates``."""
@@ -136,21 +137,20 @@ class DocStore:
 
     def docs_with_label(self, kind: str, label: str) -> np.ndarray:
         """Documents tagged (``kind='tags'``) or filed (``'categories'``) under ``label``."""
-        return np.asarray(self.labels[kind].get(label_key(label), ()), np.int64)
+        return self.labels[kind].docs(label_key(label)).astype(np.int64)
 
     # ---- persistence ------------------------------------------------------------------------
     def mark_saved(self) -> None:
         """Everything appended so far is now on disk."""
-        self.records.mark_saved()
-        self.texts.mark_saved()
+        self.stored.mark_saved()
 
-    def labels_json(self) -> dict[str, dict[str, list[int]]]:
+    def labels_saved_form(self) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """All labels, for a full save (after which the label log starts empty)."""
         self._label_log = []
-        return {kind: {k: v for k, v in table.items() if v} for kind, table in self.labels.items()}
+        return {kind: lists.saved_form() for kind, lists in self.labels.items()}
 
     def label_log(self) -> list[list]:
-        """Labels added since the last :meth:`labels_json`, for an incremental save."""
+        """Labels added since the last :meth:`labels_saved_form`, for an incremental save."""
         return list(self._label_log)
 
     def compacted(self, live: np.ndarray) -> tuple["DocStore", np.ndarray]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bm25 import BM25Params, idf_table, length_norms, term_scores
-from .postings import Segment, merge
+from .postings import Segment, merge, pack
+from .strings import Strings
 
 #: Merge the delta into the main segment once it holds this many documents…
 MERGE_MIN_DOCS = 2000
@@ -58,21 +59,21 @@ class InvertedIndex:
 
     def __init__(
         self,
-        terms: list[str] | None = None,
+        vocab: Strings | None = None,
         main: Segment | None = None,
         delta: Segment | None = None,
         doc_len: np.ndarray | None = None,
         live: np.ndarray | None = None,
         params: BM25Params = BM25Params(),
     ) -> None:
-        self.terms: list[str] = terms or []
-        self.vocab: dict[str, int] = {t: i for i, t in enumerate(self.terms)}
+        #: Term -> term id (a :class:`~retrieval.strings.Strings`, looked up without decoding it).
+        self.vocab = vocab if vocab is not None else Strings()
         self.main = main or Segment.empty()
         self.delta = delta or Segment.empty()
         self.doc_len = doc_len if doc_len is not None else np.zeros(0, np.int32)
         self.live = live if live is not None else np.zeros(0, np.bool_)
         self.params = params
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_lens: list[int] = []
         self._delta_base = int(self.delta.docs.min()) if self.delta.size else None
         self._main_df: tuple[int, np.ndarray] | None = None  # (dead documents then, df)
@@ -81,7 +82,7 @@ class InvertedIndex:
     # ---- statistics -------------------------------------------------------------------------
     def refresh_statistics(self) -> None:
         """Recompute df, idf, avgdl and length norms over the live documents."""
-        n_terms = len(self.terms)
+        n_terms = len(self.vocab)
         self.n_live = int(self.live.sum())
         dead = self.live.shape[0] - self.n_live
         if self._main_df is None or self._main_df[0] != dead:  # the main segment only changes at merges
@@ -102,12 +103,11 @@ class InvertedIndex:
     def add(self, terms: DocTerms) -> int:
         """Queue a document for the delta segment; returns its number. Call :meth:`commit` after."""
         doc = self.n_docs
-        vocab, known = self.vocab, len(self.terms)
-        ids = np.array([vocab.setdefault(t, len(vocab)) for t in terms.terms], np.int64)
-        if len(vocab) > known:  # new terms got the next ids, in order
-            self.terms += [t for t, i in zip(terms.terms, ids.tolist()) if i >= known]
+        add = self.vocab.add
+        ids = np.array([add(t) for t in terms.terms], np.int32)
         self._pending.append(
-            (ids, np.full(ids.shape[0], doc, np.int64), np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_))
+            (ids, np.full(ids.shape[0], doc, np.int64),
+             pack(np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_)))
         )
         self._pending_lens.append(terms.length)
         return doc
@@ -121,18 +121,20 @@ class InvertedIndex:
 
         Returns True when the delta grew large enough to be merged into the main segment.
         """
-        n_terms = len(self.terms)
+        n_terms = len(self.vocab)
         if self._pending:
-            queued = [np.concatenate(col) for col in zip(*self._pending)]
+            ids, docs, tfts = zip(*self._pending)
+            queued = [np.concatenate(ids), np.concatenate(docs), np.concatenate(tfts, dtype=np.result_type(*tfts))]
             self._pending.clear()
             self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_lens, np.int32)])
             self.live = np.concatenate([self.live, np.ones(len(self._pending_lens), np.bool_)])
             self._pending_lens.clear()
             old = self.delta
-            parts = [(old.terms(), old.docs, old.tfs, old.in_title)] if old.size else []
+            parts = [(old.terms(), old.docs, old.tft)] if old.size else []
             parts.append(tuple(queued))
-            cols = [np.concatenate(c) for c in zip(*parts)]
-            self.delta = Segment.from_postings(*cols, n_terms)
+            terms, docs, tfts = zip(*parts)
+            self.delta = Segment.from_postings(np.concatenate(terms), np.concatenate(docs),
+                                               np.concatenate(tfts, dtype=np.result_type(*tfts)), n_terms)
             if self._delta_base is None:
                 self._delta_base = int(queued[1].min())
         self.refresh_statistics()
@@ -145,11 +147,10 @@ class InvertedIndex:
         With ``renumber`` (old number -> new number, for live documents) dead documents are
         compacted away; the caller renumbers its own per-document data the same way.
         """
-        n_terms = len(self.terms)
+        n_terms = len(self.vocab)
         self.main = merge([self.main, self.delta], self.live, n_terms, renumber)
         self._main_df = None
-        self.delta = Segment.empty()
-        self.delta.ptr = np.zeros(n_terms + 1, np.int64)
+        self.delta = Segment.empty(n_terms)
         self._delta_base = None
         if renumber is not None:
             keep = self.live

@@ -1,0 +1,127 @@
+"""A numbered list of strings (the vocabulary) that opens without decoding it.
+
+A million-post archive has millions of distinct terms. Decoding them into a Python list and a
+dict at every start costs seconds and hundreds of megabytes, yet a query looks up a handful.
+So the saved strings stay in their file: one UTF-8 blob, an offsets array, and a hash index
+(every string's 64-bit BLAKE2b hash, sorted, with the string's number beside it). Looking a
+string up is a binary search of the hashes and one comparison of bytes; hashes that collide
+are all compared. Strings added since the save live in a dict beside it and get the next
+numbers, so numbers never change until the next full save writes everything again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def string_hash(data: bytes) -> int:
+    """The 64-bit hash the index is sorted by (stable across processes and versions)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+class Strings:
+    """Strings numbered 0..n-1: a saved base (memory-mapped) and strings added since."""
+
+    def __init__(
+        self,
+        blob: bytes | memoryview = b"",
+        offsets: np.ndarray | None = None,
+        hashes: np.ndarray | None = None,
+        order: np.ndarray | None = None,
+    ) -> None:
+        self._blob = blob
+        self._offsets = offsets if offsets is not None else np.zeros(1, np.int64)
+        self._hashes = hashes if hashes is not None else np.zeros(0, np.uint64)
+        self._order = order if order is not None else np.zeros(0, np.int64)
+        self.base = int(self._offsets.shape[0]) - 1
+        if not (self._hashes.shape[0] == self._order.shape[0] == self.base) or int(self._offsets[-1]) != len(blob):
+            raise ValueError("string table arrays disagree")
+        self._added: dict[str, int] = {}
+        self._added_list: list[str] = []
+
+    @classmethod
+    def of(cls, strings: list[str]) -> "Strings":
+        """A table whose base is ``strings`` (in that order)."""
+        return cls(*cls.encode(strings))
+
+    @staticmethod
+    def encode(strings: list[str]) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+        """The saved form of ``strings``: blob, offsets, sorted hashes, numbers in hash order."""
+        encoded = [s.encode("utf-8", "surrogatepass") for s in strings]
+        offsets = np.zeros(len(encoded) + 1, np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        hashes = np.fromiter((string_hash(e) for e in encoded), np.uint64, len(encoded))
+        order = np.argsort(hashes, kind="stable")
+        return b"".join(encoded), offsets, hashes[order], order.astype(np.int64)
+
+    def __len__(self) -> int:
+        return self.base + len(self._added_list)
+
+    def string(self, number: int) -> str:
+        """The string numbered ``number``."""
+        if number >= self.base:
+            return self._added_list[number - self.base]
+        lo, hi = int(self._offsets[number]), int(self._offsets[number + 1])
+        return bytes(self._blob[lo:hi]).decode("utf-8", "surrogatepass")
+
+    def get(self, text: str, default: int | None = None) -> int | None:
+        """The number of ``text``, or ``default``."""
+        number = self._added.get(text)
+        if number is not None or not self.base:
+            return default if number is None else number
+        data = text.encode("utf-8", "surrogatepass")
+        key = np.uint64(string_hash(data))
+        at = int(np.searchsorted(self._hashes, key))
+        while at < self.base and self._hashes[at] == key:
+            number = int(self._order[at])
+            if self._blob[int(self._offsets[number]) : int(self._offsets[number + 1])] == data:
+                return number
+            at += 1
+        return default
+
+    def __contains__(self, text: object) -> bool:
+        return isinstance(text, str) and self.get(text) is not None
+
+    def __getitem__(self, text: str) -> int:
+        number = self.get(text)
+        if number is None:
+            raise KeyError(text)
+        return number
+
+    def add(self, text: str) -> int:
+        """The number of ``text``, given the next one if it is new."""
+        number = self.get(text)
+        if number is None:
+            number = self._added[text] = len(self)
+            self._added_list.append(text)
+        return number
+
+    def added_since(self, count: int) -> list[str]:
+        """The strings numbered ``count`` and up (all added since the base)."""
+        return self._added_list[max(count - self.base, 0) :]
+
+    def saved_form(self) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+        """Every string in the saved form (see :meth:`encode`); the base's hashes are reused."""
+        if not self._added_list:
+            return bytes(self._blob), self._offsets, self._hashes, self._order
+        blob, offsets, hashes, order = self.encode(self._added_list)
+        by_number = np.empty(self.base, np.uint64)
+        by_number[self._order] = self._hashes
+        all_hashes = np.concatenate([by_number, hashes[np.argsort(order)]])
+        all_order = np.argsort(all_hashes, kind="stable").astype(np.int64)
+        all_offsets = np.concatenate([self._offsets, offsets[1:] + self._offsets[-1]])
+        return bytes(self._blob) + blob, all_offsets, all_hashes[all_order], all_order
+
+    def check(self) -> None:
+        """ValueError unless the saved arrays are consistent (offsets ascending, hashes
+        sorted, numbers a permutation): damaged files must not pass for a vocabulary."""
+        offsets, hashes, order = self._offsets, self._hashes, self._order
+        if offsets[0] != 0 or (offsets.shape[0] > 1 and bool((np.diff(offsets) < 0).any())):
+            raise ValueError("string offsets do not ascend")
+        if hashes.shape[0] > 1 and bool((hashes[1:] < hashes[:-1]).any()):
+            raise ValueError("string hashes are not sorted")
+        if order.shape[0] and (int(order.min()) < 0 or int(order.max()) >= self.base
+                               or bool((np.bincount(order, minlength=self.base) != 1).any())):
+            raise ValueError("string numbers are not a permutation")

@@ -38,7 +38,8 @@ def _waiting(holder: str) -> None:
           "(Ctrl-C to give up)…", file=sys.stderr, flush=True)
 
 
-def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool = False, access: str | None = None):
+def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool = False, access: str | None = None,
+                  sync: bool = True):
     from retrieval import Archive
 
     content = Path(args.content) if getattr(args, "content", None) else settings.content_dir
@@ -59,7 +60,7 @@ def _open_archive(settings: Settings, args: argparse.Namespace, progress: bool =
             content, index_dir, tz=settings.timezone, user_dict=settings.user_dict,
             rebuild=getattr(args, "rebuild", False), progress=callback,
             access=access or ACCESS.get(args.command, "auto"), on_wait=_waiting,
-            site_url=settings.site_url, permalink=settings.permalink,
+            site_url=settings.site_url, permalink=settings.permalink, sync=sync,
         )
     finally:
         if bar is not None:
@@ -71,7 +72,8 @@ def _service(settings: Settings, args: argparse.Namespace, with_store: bool = Fa
     from .service import ArchiveService
     from .store import SubscriberStore
 
-    archive = _open_archive(settings, args)
+    # The bot's push job syncs with the files a second after the start: no need to first.
+    archive = _open_archive(settings, args, sync=not with_store)
     store = SubscriberStore(settings.db_path) if with_store else None
     return ArchiveService(archive, store)
 

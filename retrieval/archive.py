@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -14,17 +14,18 @@ import numpy as np
 from .analyze import Analysis, Setup, analyze_many
 from .bm25 import BM25Params
 from .dates import DEFAULT_TIMEZONE, timezone
-from .blocks import BlockStore
-from .docstore import LABEL_KINDS, UNDATED, DocStore, LabelLists
+from .docstore import LABEL_KINDS, UNDATED, DocStore, LabelLists, PostIds
+from .files import COLUMNS, FileEntry, FileTable
 from .hexo import SiteError, find_site
 from .index import InvertedIndex
 from .matching import PostMatcher
 from .post import Post
 from .postings import Segment
 from .query import Query, parse_query
-from .scan import ContentScanner, FileStat
-from .search import Ranking, SearchPage, Searcher, query_tokens
+from .scan import ContentScanner, FileStat, ScanChanges
+from .search import Ranking, Searcher, SearchPage, query_tokens
 from .storage import CorruptIndex, IndexDir
+from .stored import FrameStore
 from .strings import Strings
 
 log = logging.getLogger(__name__)
@@ -38,48 +39,13 @@ LOAD_ATTEMPTS = 4
 LOAD_RETRY_SECONDS = 0.05
 #: ``access`` values of :meth:`Archive.open`.
 ACCESS = ("auto", "write", "read")
-#: The arrays saved beside the ``terms`` and ``store`` blobs.
-TERM_ARRAYS = ("offsets", "hashes", "order")
-STORE_ARRAYS = ("offsets", "block_raw", "block_pos")
+#: The arrays saved beside the blob of a string table (terms, file names, post ids).
+STRING_ARRAYS = ("offsets", "hashes", "order")
 
 
 class ArchiveError(ValueError):
     """The archive cannot be opened as configured (no content directory, an index path that
     is a file or inside the content…); the message says what to change."""
-
-
-@dataclass(slots=True)
-class FileEntry:
-    """What the index knows of one file. ``doc`` is its document (None when skipped);
-    ``reason`` is why its current content could not be indexed; ``post_id`` is the id its post
-    has (or wanted, when skipped as a duplicate); ``recheck_at`` (epoch seconds) is when a
-    file skipped for a reason that time removes (a post dated in the future) is read again."""
-
-    size: int
-    mtime_ns: int
-    digest: str
-    doc: int | None = None
-    post_id: str | None = None
-    reason: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    recheck_at: float | None = None
-
-    def to_json(self) -> list:
-        return [self.size, self.mtime_ns, self.digest, self.doc, self.post_id, self.reason, self.warnings,
-                self.recheck_at]
-
-    @classmethod
-    def from_json(cls, row: object) -> "FileEntry":
-        """Inverse of :meth:`to_json`; :class:`CorruptIndex` when the row is not one."""
-        if not isinstance(row, list) or len(row) != 8:
-            raise CorruptIndex("a file entry is malformed")
-        entry = cls(*row)
-        optional = lambda value, kind: value is None or isinstance(value, kind)  # noqa: E731
-        if not (isinstance(entry.size, int) and isinstance(entry.mtime_ns, int) and isinstance(entry.digest, str)
-                and optional(entry.doc, int) and optional(entry.post_id, str) and optional(entry.reason, str)
-                and isinstance(entry.warnings, list) and optional(entry.recheck_at, (int, float))):
-            raise CorruptIndex("a file entry is malformed")
-        return entry
 
 
 @dataclass(slots=True)
@@ -141,11 +107,12 @@ class Archive:
         self._scanner = ContentScanner(self.posts_dir)
         self.index = InvertedIndex()
         self.docs = DocStore()
-        self.files: dict[str, FileEntry] = {}
-        self.ids: dict[str, int] = {}
+        self.files = FileTable()
         #: What changed since the last full save (an incremental save writes only this).
         self._dirty_files: set[str] = set()
-        self._saved_terms = 0
+        self._saved_terms = self._saved_ids = 0
+        #: Files found too fresh to read (perhaps still being written): looked at next time.
+        self._unsettled: set[str] = set()
         #: Post ids given up during the current refresh (their duplicates may take them).
         self._freed: set[str] = set()
         self.last_refresh: datetime | None = None
@@ -170,6 +137,7 @@ class Archive:
         site_url: str | None = None,
         permalink: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        sync: bool = True,
     ) -> "Archive":
         """Load the index from ``index_dir`` (or build it), then sync it with the files.
 
@@ -185,7 +153,10 @@ class Archive:
         A Hexo site around ``content_dir`` (see :mod:`retrieval.hexo`) decides which posts are
         published and their page addresses; ``site_url`` and ``permalink`` override its
         ``url`` and ``permalink`` (or, without a site, make one). ``clock`` gives "now" for
-        dates such as 上个月 in queries (default: the system clock, in ``tz``). Raises
+        dates such as 上个月 in queries (default: the system clock, in ``tz``). With
+        ``sync=False`` a loaded index is served as saved, without looking at the files (a
+        full scan: seconds for a million posts) until the caller's first :meth:`refresh`; the
+        bot does that in its push job a second after it starts. Raises
         :class:`ArchiveError` when the directories or the site's settings are unusable.
         """
         from .tokenizer import Tokenizer
@@ -215,10 +186,10 @@ class Archive:
             except CorruptIndex as exc:
                 level = logging.INFO if str(exc) == "no index yet" else logging.WARNING
                 log.log(level, "building the index in %s: %s", where, exc)
-        if loaded:
-            archive.refresh(progress=progress)
-        else:
+        if not loaded:
             archive._build(progress)
+        elif sync:
+            archive.refresh(progress=progress)
         return archive
 
     def _take_lock(self, access: str, on_wait: Callable[[str], None] | None) -> None:
@@ -257,6 +228,14 @@ class Archive:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def ids(self) -> PostIds:
+        """Post id -> its live document."""
+        return PostIds(self.docs.ids, self.index.is_live, self.index.live_docs)
+
+    def _new_files(self) -> FileTable:
+        return FileTable(post_id=self.docs.ids.string)
 
     def _searcher(self) -> Searcher:
         return Searcher(self.index, self.docs, self.tokenizer, self.ranking)
@@ -321,14 +300,15 @@ class Archive:
             last_date=to_dt(dated.max()) if dated.size else None,
             undated=int(dates.size - dated.size),
             terms=int((self.index.df > 0).sum()),
-            skipped={rel: e.reason for rel, e in sorted(self.files.items()) if e.reason},
-            warnings={rel: e.warnings for rel, e in sorted(self.files.items()) if e.warnings},
+            skipped={rel: e.reason for rel, e in sorted(self.files.noted()) if e.reason},
+            warnings={rel: e.warnings for rel, e in sorted(self.files.noted()) if e.warnings},
         )
 
     # ---- building and syncing ---------------------------------------------------------------
     def _build(self, progress: ProgressCallback | None) -> None:
-        self.index, self.docs, self.files, self.ids = InvertedIndex(), DocStore(), {}, {}
-        self._saved_terms = -1  # nothing of this index is saved yet
+        self.index, self.docs = InvertedIndex(), DocStore()
+        self.files = self._new_files()
+        self._saved_terms = self._saved_ids = -1  # nothing of this index is saved yet
         settle, self.settle_seconds = self.settle_seconds, 0.0
         try:
             self.refresh(progress=progress, save=False)
@@ -336,7 +316,7 @@ class Archive:
             self.settle_seconds = settle
         self.index.merge_delta()
         self._save(full=True)
-        log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for e in self.files.values() if e.reason))
+        log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for _, e in self.files.noted() if e.reason))
 
     def refresh(self, progress: ProgressCallback | None = None, *, save: bool = True, full: bool = True) -> RefreshResult:
         """Sync with the content directory: index added and changed files, drop removed ones.
@@ -350,20 +330,21 @@ class Archive:
         started = time.monotonic()
         result = RefreshResult()
         self._freed = set()
-        on_disk = self._scanner.scan(full)
-        jobs = self._jobs(on_disk)
+        scan = self._scanner.changes(full)
+        jobs = self._jobs(scan)
         self._analyze(jobs, result, progress)
-        for rel in sorted(self.files.keys() - on_disk.keys()):
+        gone = set(self.files.keys()) - scan.files.keys() if scan.complete else {r for r in scan.gone if r in self.files}
+        for rel in sorted(gone):
             self._dirty_files.add(rel)
             entry = self.files.pop(rel)
             if entry.doc is not None and self.index.live[entry.doc]:
                 self.index.remove(entry.doc)
-                self.ids.pop(entry.post_id, None)  # type: ignore[arg-type]
                 self._freed.add(entry.post_id)  # type: ignore[arg-type]
                 result.removed.append(entry.post_id)  # type: ignore[arg-type]
-        waiting = [rel for rel, e in self.files.items() if e.doc is None and e.post_id in self._freed and rel in on_disk]
+        waiting = [(rel, st) for rel, e in sorted(self.files.noted()) if e.doc is None and e.post_id in self._freed
+                   and (st := self._scanner.stat(rel)) is not None]
         if waiting:  # skipped as duplicates of an id that is free now
-            self._analyze([(rel, on_disk[rel]) for rel in sorted(waiting)], result, None, force=True)
+            self._analyze(waiting, result, None, force=True)
         self.docs.flush()
         merge_due = self.index.commit()
         if save and (jobs or waiting or result):
@@ -379,18 +360,24 @@ class Archive:
             )
         return result
 
-    def _jobs(self, on_disk: dict[str, FileStat]) -> list[tuple[str, FileStat]]:
-        """The files to read: new or changed (and settled), or skipped until now."""
+    def _jobs(self, scan: ScanChanges) -> list[tuple[str, FileStat]]:
+        """The files to read: new or changed (and settled), or skipped until now. A quick scan
+        names only the files of directories that changed; files left to settle last time and
+        files due to be read again are looked at too."""
         now_ns = time.time_ns()
         settle_ns = int(self.settle_seconds * 1e9)
+        candidates = dict(scan.files)
+        if not scan.complete:
+            again = self._unsettled | {rel for rel, e in self.files.noted() if e.recheck_at is not None}
+            candidates.update((rel, st) for rel in again if (st := self._scanner.stat(rel, fresh=True)) is not None)
+        self._unsettled = set()
         jobs: list[tuple[str, FileStat]] = []
-        for rel, st in on_disk.items():
-            entry = self.files.get(rel)
-            if (entry is not None and (entry.size, entry.mtime_ns) == (st.size, st.mtime_ns)
-                    and (entry.recheck_at is None or entry.recheck_at * 1e9 > now_ns)):
+        for rel, st in candidates.items():
+            if self.files.unchanged(rel, st.size, st.mtime_ns, now_ns / 1e9):
                 continue
             if settle_ns and now_ns - st.mtime_ns < settle_ns:
-                continue  # possibly still being written: next refresh
+                self._unsettled.add(rel)  # possibly still being written: next refresh
+                continue
             jobs.append((rel, st))
         jobs.sort(key=lambda job: job[0])  # a stable document order, whatever the file system's
         return jobs
@@ -413,12 +400,11 @@ class Archive:
     def _apply(self, a: Analysis, result: RefreshResult, force: bool = False) -> None:
         old = self.files.get(a.rel)
         if old is not None and old.digest == a.digest and old.reason is None and not force:
-            old.size, old.mtime_ns = a.size, a.mtime_ns  # touched, not changed
+            self.files[a.rel] = replace(old, size=a.size, mtime_ns=a.mtime_ns)  # touched, not changed
             return
         if a.unpublished and old is not None and old.doc is not None and self.index.live[old.doc]:
             # Withdrawn (made a draft, or postdated): it must not stay searchable.
             self.index.remove(old.doc)
-            self.ids.pop(old.post_id, None)  # type: ignore[arg-type]
             self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.removed.append(old.post_id)  # type: ignore[arg-type]
             old = None
@@ -438,7 +424,6 @@ class Archive:
             return
         if old is not None and old.doc is not None and self.index.live[old.doc]:
             self.index.remove(old.doc)
-            self.ids.pop(old.post_id, None)  # type: ignore[arg-type]
             if old.post_id != a.post.id:
                 self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.changed.append(a.post)
@@ -449,23 +434,18 @@ class Archive:
         doc = self.index.add(a.terms)
         stored = self.docs.append(a.post, a.text)
         assert doc == stored, "index and document store out of step"
-        self.ids[a.post.id] = doc
         self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.post.id, None, a.warnings)
 
     def _path_of(self, doc: int) -> str:
-        return next((rel for rel, e in self.files.items() if e.doc == doc), "?")
+        return self.files.path_of(doc) or "?"
 
     def _merge(self) -> None:
         dead = int((~self.index.live).sum())
-        if dead and dead >= COMPACT_DEAD_SHARE * self.index.n_docs:
+        if (dead and dead >= COMPACT_DEAD_SHARE * self.index.n_docs) or self.docs.stored.needs_dictionary:
             docs, renumber = self.docs.compacted(self.index.live)
             self.index.merge_delta(renumber)
             self.docs = docs
-            for entry in self.files.values():
-                if entry.doc is not None:
-                    new = int(renumber[entry.doc])
-                    entry.doc = new if new >= 0 else None
-            self.ids = {e.post_id: e.doc for e in self.files.values() if e.doc is not None and e.post_id}
+            self.files.renumber(renumber)
         else:
             self.index.merge_delta()
 
@@ -491,26 +471,27 @@ class Archive:
         stored = self.docs.stored
         save.append_blob("store", stored.unsaved_bytes(), fresh=not stored.saved_bytes)
         if full:
+            save.append_blob("store.dict", stored.dictionary, fresh=True)
             for name, arr in self.index.main.arrays().items():
                 save.array(f"main.{name}", arr)
-            vocab = self.index.vocab
-            if len(vocab) != self._saved_terms:  # a term's number never changes: write only when new ones came
-                blob, *arrays = vocab.saved_form()
-                save.append_blob("terms", blob, fresh=True)
-                for name, arr in zip(TERM_ARRAYS, arrays):
-                    save.array(f"terms.{name}", arr)
+            if len(self.index.vocab) != self._saved_terms:  # a term's number never changes: write only new ones
+                self._save_strings(save, "terms", self.index.vocab)
             keys = {}
             for kind, (keys[kind], ptr, docs) in self.docs.labels_saved_form().items():
                 save.array(f"labels.{kind}.ptr", ptr)
                 save.array(f"labels.{kind}.docs", docs)
             save.json("labels", keys)
-            save.json("files", {rel: e.to_json() for rel, e in self.files.items()})
-            self._saved_terms = len(self.index.vocab)
+            names, columns, rare = self.files.saved_form()
+            self._save_strings(save, "files.names", names)
+            for name, arr in columns.items():
+                save.array(f"files.{name}", arr)
+            save.json("files.rare", rare)
+            self._save_strings(save, "ids", self.docs.ids)
+            self._saved_terms, self._saved_ids = len(self.index.vocab), len(self.docs.ids)
             self._dirty_files.clear()
         for name, arr in self.index.delta.arrays().items():
             save.array(f"delta.{name}", arr)
-        for name, arr in stored.tables().items():
-            save.array(f"store.{name}", arr)
+        save.array("store.offsets", stored.offsets())
         save.array("doc_len", self.index.doc_len)
         save.array("live", self.index.live)
         save.array("dates", self.docs.dates)
@@ -518,9 +499,30 @@ class Archive:
             "terms": self.index.vocab.added_since(self._saved_terms),
             "labels": self.docs.label_log(),
             "files": {rel: self.files[rel].to_json() if rel in self.files else None for rel in sorted(self._dirty_files)},
+            "ids": self.docs.ids.added_since(self._saved_ids),
         })
         save.commit(**self._header(), posts=len(self.ids))
         self.docs.mark_saved()
+
+    @staticmethod
+    def _save_strings(save, key: str, table: Strings) -> None:
+        blob, *arrays = table.saved_form()
+        save.append_blob(key, blob, fresh=True)
+        for name, arr in zip(STRING_ARRAYS, arrays):
+            save.array(f"{key}.{name}", arr)
+
+    def _load_strings(self, key: str, added: object) -> Strings:
+        """A saved string table and the strings the journal adds to it (``append``-ed: a
+        vocabulary's journal holds only new terms, a post-id table's may repeat ids)."""
+        d = self._dir
+        assert d is not None
+        if not isinstance(added, list) or not all(isinstance(t, str) for t in added):
+            raise CorruptIndex(f"the journal's {key} are malformed")
+        table = Strings(d.blob(key), *(d.array(f"{key}.{name}") for name in STRING_ARRAYS))
+        table.check()
+        for text in added:
+            table.append(text)
+        return table
 
     def _load(self) -> None:
         """Load the persisted index. A reader racing a writer's commit may find the files of
@@ -554,29 +556,25 @@ class Archive:
             if manifest.get(key) != value:
                 raise CorruptIndex(f"index was built with {key}={manifest.get(key)!r}, now {value!r}")
         d = self._dir
-        kinds = {"ptr": "iu", "docs": "iu", "tft": "u"}
+        kinds = {"ptr": "iu", "docs": "iu", "tfs": "u", "titles": "u"}
         segment = lambda prefix, load: Segment(*(load(f"{prefix}.{n}", k) for n, k in kinds.items()))  # noqa: E731
         main = segment("main", d.array)
         delta = segment("delta", lambda key, k: np.array(d.array(key, k)))
         doc_len, live = np.array(d.array("doc_len")), np.array(d.array("live", "b"))
         journal = d.json("journal")
-        if not isinstance(journal, dict) or not {"terms", "labels", "files"} <= journal.keys():
+        if not isinstance(journal, dict) or not {"terms", "labels", "files", "ids"} <= journal.keys():
             raise CorruptIndex("journal is malformed")
-        if not isinstance(journal["terms"], list) or not all(isinstance(t, str) for t in journal["terms"]):
-            raise CorruptIndex("the journal's term list is malformed")
-        vocab = Strings(d.blob("terms"), *(d.array(f"terms.{name}") for name in TERM_ARRAYS))
-        vocab.check()
-        for term in journal["terms"]:
-            vocab.add(term)
+        vocab = self._load_strings("terms", journal["terms"])
         dates = np.array(d.array("dates"))
         n = doc_len.shape[0]
         if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(vocab):
             raise CorruptIndex("index arrays disagree in length")
-        stored = BlockStore(d.blob("store"), *(d.array(f"store.{name}") for name in STORE_ARRAYS))
+        stored = FrameStore(d.blob("store"), d.array("store.offsets"), d.blob("store.dict"))
         if len(stored) != n:
             raise CorruptIndex("the stored posts disagree with the index in number")
         for seg in (main, delta):
-            if seg.size and (int(seg.docs.max()) >= n or seg.ptr[-1] != seg.size or seg.tft.shape != seg.docs.shape):
+            if seg.size and (int(seg.docs.max()) >= n or seg.ptr[-1] != seg.size or seg.tfs.shape != seg.docs.shape
+                             or seg.titles.shape[0] != (seg.size + 7) // 8):
                 raise CorruptIndex("postings point past the documents")
         keys = d.json("labels")
         if not isinstance(keys, dict) or set(keys) != set(LABEL_KINDS):
@@ -584,14 +582,18 @@ class Archive:
         labels = {kind: LabelLists(keys[kind], d.array(f"labels.{kind}.ptr"), d.array(f"labels.{kind}.docs"))
                   for kind in LABEL_KINDS}
         self.index = InvertedIndex(vocab, main, delta, doc_len, live, BM25Params(**manifest["bm25"]))
-        self.docs = DocStore(stored, dates, labels, journal["labels"])
+        self.docs = DocStore(stored, dates, labels, journal["labels"], self._load_strings("ids", journal["ids"]))
         self.docs.mark_saved()
-        self.files = {rel: FileEntry.from_json(row) for rel, row in d.json("files").items()}
+        names = self._load_strings("files.names", [])
+        rare = d.json("files.rare")
+        if not isinstance(rare, dict) or not isinstance(journal["files"], dict):
+            raise CorruptIndex("the file table is malformed")
+        self.files = FileTable(names, {name: d.array(f"files.{name}") for name in COLUMNS}, rare, self.docs.ids.string)
         for rel, row in journal["files"].items():
             if row is None:
-                self.files.pop(rel, None)
+                self.files.forget(rel)
             else:
                 self.files[rel] = FileEntry.from_json(row)
-        self._saved_terms, self._dirty_files = vocab.base, set(journal["files"])
-        self.ids = {e.post_id: e.doc for e in self.files.values() if e.doc is not None and e.post_id and live[e.doc]}
+        self._saved_terms, self._saved_ids = vocab.base, self.docs.ids.base
+        self._dirty_files = set(journal["files"])
         log.info("loaded the index of %d posts from %s", len(self.ids), d.path)

@@ -9,10 +9,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .blocks import BlockStore
 from .dates import DateRange
 from .phrases import text_of
 from .post import Post
+from .stored import FrameStore
+from .strings import Strings
 
 #: Date of an undated post in the ``dates`` array (epoch seconds).
 UNDATED = np.iinfo(np.int64).min
@@ -67,18 +68,23 @@ class LabelLists:
 
 class DocStore:
     """Per document: the post record (JSON) and its compacted text (for phrase tests, UTF-8),
-    stored together compressed (see :mod:`retrieval.blocks`); its date (an array); and
+    stored together compressed (see :mod:`retrieval.stored`); its date (an array); and
     tag/category -> documents lists. Append-only; the live mask of the index says which
     documents still count."""
 
     def __init__(
         self,
-        stored: BlockStore | None = None,
+        stored: FrameStore | None = None,
         dates: np.ndarray | None = None,
         labels: dict[str, LabelLists] | None = None,
         label_log: list[list] | None = None,
+        ids: Strings | None = None,
     ) -> None:
-        self.stored = stored or BlockStore()
+        self.stored = stored if stored is not None else FrameStore()
+        #: Each document's post id (repeated when an edited post got a new document).
+        self.ids = ids if ids is not None else Strings()
+        if len(self.ids) != len(self.stored):
+            raise ValueError("post ids and stored posts disagree in number")
         self.dates = dates if dates is not None else np.zeros(0, np.int64)
         self._new_dates: list[int] = []
         self.labels = {kind: (labels or {}).get(kind) or LabelLists() for kind in LABEL_KINDS}
@@ -102,6 +108,7 @@ class DocStore:
         if text is None:
             text = text_of(post.title, post.searchable_body).encode()
         self.stored.append(record + b"\n" + text)
+        self.ids.append(post.id)
         self._new_dates.append(epoch(post.date))
         for kind, values in (("tags", post.tags), ("categories", post.categories)):
             for key in dict.fromkeys(label_key(v) for v in values):
@@ -158,8 +165,37 @@ class DocStore:
         self.flush()
         renumber = np.full(len(self), -1, np.int64)
         renumber[live] = np.arange(int(live.sum()))
-        store = DocStore()
-        for doc in np.flatnonzero(live).tolist():
-            store.append(self.post(doc), self.text(doc))
-        store.flush()
+        kept = np.flatnonzero(live)
+        labels = {kind: LabelLists() for kind in LABEL_KINDS}
+        ids = Strings.of([self.ids.string(doc) for doc in kept.tolist()])
+        store = DocStore(self.stored.subset(kept.tolist()), self.dates[kept].copy(), labels, ids=ids)
+        for kind, lists in self.labels.items():
+            keys, ptr, docs = lists.saved_form()
+            for row, key in enumerate(keys):
+                for doc in renumber[docs[ptr[row] : ptr[row + 1]]].tolist():
+                    if doc >= 0:
+                        store._add_label(kind, key, doc)
         return store, renumber
+
+
+class PostIds:
+    """Post id -> its live document: the store's per-document ids, filtered by liveness (so a
+    document marked dead, or replaced by an edit, drops out with no bookkeeping)."""
+
+    def __init__(self, ids: Strings, is_live, live_docs) -> None:
+        self._ids, self._is_live, self._live_docs = ids, is_live, live_docs
+
+    def get(self, post_id: str) -> int | None:
+        return next((doc for doc in self._ids.numbers(post_id) if self._is_live(doc)), None)
+
+    def __contains__(self, post_id: object) -> bool:
+        return isinstance(post_id, str) and self.get(post_id) is not None
+
+    def __iter__(self):
+        return (self._ids.string(doc) for doc in self._live_docs())
+
+    def items(self):
+        return ((self._ids.string(doc), doc) for doc in self._live_docs())
+
+    def __len__(self) -> int:
+        return len(self._live_docs())

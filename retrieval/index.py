@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bm25 import BM25Params, idf_table, length_norms, term_scores
-from .postings import Segment, merge, pack
+from .postings import Segment, merge
 from .strings import Strings
 
 #: Merge the delta into the main segment once it holds this many documents…
@@ -73,7 +73,7 @@ class InvertedIndex:
         self.doc_len = doc_len if doc_len is not None else np.zeros(0, np.int32)
         self.live = live if live is not None else np.zeros(0, np.bool_)
         self.params = params
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_lens: list[int] = []
         self._delta_base = int(self.delta.docs.min()) if self.delta.size else None
         self._main_df: tuple[int, np.ndarray] | None = None  # (dead documents then, df)
@@ -106,11 +106,18 @@ class InvertedIndex:
         add = self.vocab.add
         ids = np.array([add(t) for t in terms.terms], np.int32)
         self._pending.append(
-            (ids, np.full(ids.shape[0], doc, np.int64),
-             pack(np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_)))
+            (ids, np.full(ids.shape[0], doc, np.int64), np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_))
         )
         self._pending_lens.append(terms.length)
         return doc
+
+    def is_live(self, doc: int) -> bool:
+        """Whether ``doc`` counts (documents queued since the last commit do)."""
+        return doc >= self.live.shape[0] or bool(self.live[doc])
+
+    def live_docs(self) -> np.ndarray:
+        """The documents that count, ascending (queued ones included)."""
+        return np.concatenate([np.flatnonzero(self.live), np.arange(self.live.shape[0], self.n_docs)])
 
     def remove(self, doc: int) -> None:
         """Mark a document dead; its postings stay until the next merge."""
@@ -121,20 +128,18 @@ class InvertedIndex:
 
         Returns True when the delta grew large enough to be merged into the main segment.
         """
-        n_terms = len(self.vocab)
         if self._pending:
-            ids, docs, tfts = zip(*self._pending)
-            queued = [np.concatenate(ids), np.concatenate(docs), np.concatenate(tfts, dtype=np.result_type(*tfts))]
+            queued = [np.concatenate(col) for col in zip(*self._pending)]
             self._pending.clear()
             self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_lens, np.int32)])
             self.live = np.concatenate([self.live, np.ones(len(self._pending_lens), np.bool_)])
             self._pending_lens.clear()
             old = self.delta
-            parts = [(old.terms(), old.docs, old.tft)] if old.size else []
+            parts = [(old.terms(), old.docs, old.tfs.astype(np.int64), old.flags())] if old.size else []
             parts.append(tuple(queued))
-            terms, docs, tfts = zip(*parts)
-            self.delta = Segment.from_postings(np.concatenate(terms), np.concatenate(docs),
-                                               np.concatenate(tfts, dtype=np.result_type(*tfts)), n_terms)
+            terms, docs, tfs, flags = (np.concatenate(col) for col in zip(*parts))
+            # Only as many rows as the delta's own terms: it is written at every save.
+            self.delta = Segment.from_postings(terms, docs, tfs, flags, int(terms.max()) + 1 if terms.size else 0)
             if self._delta_base is None:
                 self._delta_base = int(queued[1].min())
         self.refresh_statistics()
@@ -150,7 +155,7 @@ class InvertedIndex:
         n_terms = len(self.vocab)
         self.main = merge([self.main, self.delta], self.live, n_terms, renumber)
         self._main_df = None
-        self.delta = Segment.empty(n_terms)
+        self.delta = Segment.empty()
         self._delta_base = None
         if renumber is not None:
             keep = self.live

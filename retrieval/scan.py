@@ -69,6 +69,16 @@ def is_post_name(name: str) -> bool:
 
 
 @dataclass(slots=True)
+class ScanChanges:
+    """What a scan found. ``complete``: a full scan, and ``files`` is every post file; else
+    ``files`` are those of the directories listed again and ``gone`` those no longer there."""
+
+    complete: bool
+    files: dict[str, FileStat] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
 class _Dir:
     mtime_ns: int
     #: (name, is a link) of each subdirectory to descend into.
@@ -89,10 +99,19 @@ class ContentScanner:
     def scan(self, full: bool = False) -> dict[str, FileStat]:
         """Every post file (hidden entries skipped) by its relative ``/``-separated name.
         Quick unless ``full`` or the last full scan is older than ``full_every`` seconds."""
-        if full or time.monotonic() - self._last_full >= self.full_every:
+        self.changes(full)
+        return {rel + name: st for rel, state in self._dirs.items() for name, st in state.files.items()}
+
+    def changes(self, full: bool = False) -> ScanChanges:
+        """What changed since the last scan (everything, for a full one): the files of every
+        directory listed again, and the files that are gone. A quick scan costs a stat per
+        directory and a listing per changed one, however many files the others hold."""
+        complete = full or time.monotonic() - self._last_full >= self.full_every
+        if complete:
             self._dirs.clear()
             self._last_full = time.monotonic()
-        found: dict[str, FileStat] = {}
+        before = dict(self._dirs)
+        relisted: list[str] = []
         seen: set[str] = set()
         real_seen: set[str] = set()
         stack = [("", os.path.realpath(self.root))]
@@ -106,13 +125,35 @@ class ContentScanner:
             if state is None:
                 continue
             seen.add(rel)
-            for name, st in state.files.items():
-                found[rel + name] = st
+            if before.get(rel) is not state:
+                relisted.append(rel)
             for sub, is_link in state.subdirs:
                 path = os.path.join(self.root, rel, sub)
                 stack.append((rel + sub + "/", os.path.realpath(path) if is_link else os.path.join(real, sub)))
+        result = ScanChanges(complete)
+        for rel in relisted:
+            old = before.get(rel)
+            new = self._dirs[rel].files
+            result.files.update((rel + name, st) for name, st in new.items())
+            if old is not None:
+                result.gone.update(rel + name for name in old.files.keys() - new.keys())
         for gone in self._dirs.keys() - seen:
-            del self._dirs[gone]
+            result.gone.update(gone + name for name in self._dirs.pop(gone).files)
+        return result
+
+    def stat(self, rel: str, fresh: bool = False) -> FileStat | None:
+        """What the last scan found of the file ``rel`` (None: not there); with ``fresh``,
+        its size and time now (a file can change without its directory changing)."""
+        folder, _, name = rel.rpartition("/")
+        state = self._dirs.get(folder + "/" if folder else "")
+        found = state.files.get(name) if state is not None else None
+        if found is None or not fresh or found.bad_name:
+            return found
+        try:
+            st = os.stat(found.path)
+        except OSError:
+            return found  # gone since: the next listing of its directory says so
+        found = state.files[name] = found._replace(size=st.st_size, mtime_ns=st.st_mtime_ns)  # type: ignore[union-attr]
         return found
 
     def _visit(self, rel: str) -> _Dir | None:

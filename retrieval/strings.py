@@ -6,7 +6,9 @@ So the saved strings stay in their file: one UTF-8 blob, an offsets array, and a
 (every string's 64-bit BLAKE2b hash, sorted, with the string's number beside it). Looking a
 string up is a binary search of the hashes and one comparison of bytes; hashes that collide
 are all compared. Strings added since the save live in a dict beside it and get the next
-numbers, so numbers never change until the next full save writes everything again.
+numbers, so numbers never change until the next full save writes everything again. A table may
+also hold a string more than once (:meth:`Strings.append`): the post ids of documents, where an
+edited post's new document repeats the id of its dead old one.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class Strings:
         self.base = int(self._offsets.shape[0]) - 1
         if not (self._hashes.shape[0] == self._order.shape[0] == self.base) or int(self._offsets[-1]) != len(blob):
             raise ValueError("string table arrays disagree")
-        self._added: dict[str, int] = {}
+        self._added: dict[str, int] = {}  # the first number of each string added since the base
+        self._more: dict[str, list[int]] = {}  # and its further numbers, if it was appended again
         self._added_list: list[str] = []
 
     @classmethod
@@ -67,19 +70,33 @@ class Strings:
         return bytes(self._blob[lo:hi]).decode("utf-8", "surrogatepass")
 
     def get(self, text: str, default: int | None = None) -> int | None:
-        """The number of ``text``, or ``default``."""
+        """The (first) number of ``text``, or ``default``."""
+        if self.base:
+            for number in self._saved_numbers(text):
+                return number
         number = self._added.get(text)
-        if number is not None or not self.base:
-            return default if number is None else number
+        return default if number is None else number
+
+    def numbers(self, text: str) -> list[int]:
+        """Every number ``text`` has (one, unless it was :meth:`append`-ed again), lowest first."""
+        found = self._saved_numbers(text) if self.base else []
+        first = self._added.get(text)
+        if first is not None:
+            found.append(first)
+            found += self._more.get(text, ())
+        return found
+
+    def _saved_numbers(self, text: str) -> list[int]:
         data = text.encode("utf-8", "surrogatepass")
         key = np.uint64(string_hash(data))
         at = int(np.searchsorted(self._hashes, key))
+        found = []
         while at < self.base and self._hashes[at] == key:
             number = int(self._order[at])
             if self._blob[int(self._offsets[number]) : int(self._offsets[number + 1])] == data:
-                return number
+                found.append(number)
             at += 1
-        return default
+        return sorted(found)
 
     def __contains__(self, text: object) -> bool:
         return isinstance(text, str) and self.get(text) is not None
@@ -93,9 +110,14 @@ class Strings:
     def add(self, text: str) -> int:
         """The number of ``text``, given the next one if it is new."""
         number = self.get(text)
-        if number is None:
-            number = self._added[text] = len(self)
-            self._added_list.append(text)
+        return self.append(text) if number is None else number
+
+    def append(self, text: str) -> int:
+        """Give ``text`` the next number, even if it has one (a table of keys that repeat)."""
+        number = len(self)
+        if self._added.setdefault(text, number) != number:
+            self._more.setdefault(text, []).append(number)
+        self._added_list.append(text)
         return number
 
     def added_since(self, count: int) -> list[str]:

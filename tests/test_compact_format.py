@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval import blocks, strings
-from retrieval.blocks import BlockStore, DamagedBlock
-from retrieval.postings import Segment, merge, pack
+from retrieval import stored, strings
+from retrieval.files import FileEntry, FileTable
+from retrieval.postings import Segment, bits, merge, narrow, unbits
+from retrieval.stored import DamagedDocument, FrameStore
 from retrieval.strings import Strings
 
 
@@ -55,36 +58,57 @@ def test_a_damaged_string_table_is_refused(damage):
         Strings(blob, offsets, hashes, order).check()
 
 
-def test_blocks_read_back_saved_unsaved_and_raw_documents(monkeypatch):
-    monkeypatch.setattr(blocks, "BLOCK_BYTES", 200)
-    store = BlockStore()
-    docs = [f"第{i}篇：".encode() + "新闻联播".encode() * (i % 7) for i in range(50)]
-    for data in docs[:30]:
+def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch):
+    monkeypatch.setattr(stored, "TRAIN_DOCS", 80)
+    store = FrameStore()
+    docs = [f"第{i}篇：".encode() + "新闻联播报道了会议。".encode() * (i % 7) for i in range(120)]
+    for data in docs[:50]:
         store.append(data)
-    saved = store.unsaved_bytes()
-    tables = store.tables()
+    assert [store[i] for i in range(50)] == docs[:50] and not store.trained  # raw, waiting
+    for data in docs[50:100]:
+        store.append(data)
+    assert store.trained  # trained at the 80th
+    saved, offsets, dictionary = store.unsaved_bytes(), store.offsets(), store.dictionary
     store.mark_saved()
-    reopened = BlockStore(memoryview(saved), tables["offsets"], tables["block_raw"], tables["block_pos"])
-    for data in docs[30:]:
+    reopened = FrameStore(memoryview(saved), offsets, memoryview(dictionary))
+    for data in docs[100:]:
         reopened.append(data)
-    assert [reopened[i] for i in range(50)] == docs  # saved blocks, new blocks, raw tail
-    assert len(reopened.tables()["block_raw"]) > 2 and len(saved) < sum(map(len, docs[:30]))
+    assert [reopened[i] for i in range(120)] == docs
+    assert len(saved) < sum(map(len, docs[:100])) / 3
+    assert [reopened.subset([3, 110])[i] for i in (0, 1)] == [docs[3], docs[110]]
 
 
-def test_a_damaged_block_is_reported_not_returned():
-    store = BlockStore()
-    store.append("会议纪要".encode() * 50)
+def test_a_store_begun_too_small_for_a_dictionary_gets_one_when_rewritten(monkeypatch):
+    monkeypatch.setattr(stored, "TRAIN_DOCS", 80)
+    store = FrameStore()
+    store.append("开篇。".encode())
+    store.seal()  # saved with one document: no dictionary
+    docs = ["开篇。".encode()] + [f"第{i}篇：新闻联播报道了会议。".encode() * 3 for i in range(99)]
+    for data in docs[1:]:
+        store.append(data)
+    assert not store.trained and store.needs_dictionary
+    rewritten = store.subset(list(range(100)))
+    assert rewritten.trained and not rewritten.needs_dictionary
+    assert [rewritten[i] for i in range(100)] == docs
+
+
+def test_a_damaged_document_is_reported_not_returned():
+    store = FrameStore()
+    for i in range(70):
+        store.append(f"会议纪要{i}".encode() * 50)
     blob = bytearray(store.unsaved_bytes())
-    tables = store.tables()
-    blob[len(blob) // 2] ^= 0xFF
-    with pytest.raises(DamagedBlock):
-        BlockStore(bytes(blob), tables["offsets"], tables["block_raw"], tables["block_pos"])[0]
+    offsets = store.offsets()
+    blob[int(offsets[1]) - 3] ^= 0xFF  # inside document 0's checksum or data
+    with pytest.raises(DamagedDocument):
+        FrameStore(bytes(blob), offsets, store.dictionary)[0]
 
 
-def test_frequencies_past_127_widen_the_packed_type():
-    assert pack(np.array([127]), np.array([True])).dtype == np.uint8
-    wide = pack(np.array([1, 128, 40000]), np.array([False, True, False]))
-    assert wide.dtype == np.uint32 and (wide >> 1).tolist() == [1, 128, 40000] and (wide & 1).tolist() == [0, 1, 0]
+def test_frequencies_take_the_smallest_type_and_flags_one_bit():
+    assert narrow(np.array([1, 255])).dtype == np.uint8
+    assert narrow(np.array([1, 256])).dtype == np.uint16 and narrow(np.array([70000])).tolist() == [70000]
+    flags = np.array([i % 3 == 0 for i in range(21)])
+    packed = bits(flags)
+    assert packed.shape == (3,) and unbits(packed, 5, 19).tolist() == flags[5:19].tolist()
 
 
 postings = st.lists(st.tuples(st.integers(0, 5), st.integers(1, 300), st.booleans()), max_size=12)
@@ -104,10 +128,43 @@ def test_merge_equals_sorting_every_posting(per_doc, data):
             doc += 1
         if cols:
             terms, docs, tfs, flags = (np.array(c) for c in zip(*cols))
-            segments.append(Segment.from_postings(terms, docs, pack(tfs, flags), n_terms))
+            segments.append(Segment.from_postings(terms, docs, tfs, flags, n_terms))
             rows += cols
     live = np.array(data.draw(st.lists(st.booleans(), min_size=doc, max_size=doc)), np.bool_)
     merged = merge(segments, live, n_terms)
     kept = sorted((t, d, f, b) for t, d, f, b in rows if live[d])
     got = [(t, int(d), int(f), bool(b)) for t in range(n_terms) for d, f, b in zip(*merged.postings(t))]
     assert got == kept
+
+
+def test_the_file_table_keeps_every_field_through_a_save():
+    ids = Strings()
+    for post_id in ("a", "b", "a"):  # document 2 is post a again, edited
+        ids.append(post_id)
+    table = FileTable(post_id=ids.string)
+    digest = "0f" * 16
+    table["x.md"] = FileEntry(10, 100, digest, 0, "a")
+    table["y.md"] = FileEntry(20, 200, digest, 1, "b", warnings=["no date"])
+    table["dup.md"] = FileEntry(30, 300, digest, None, "a", "duplicate id 'a'")
+    table["bad\\xff.md"] = FileEntry(0, 400, "", None, None, "file name is not valid UTF-8")
+    table["later.md"] = FileEntry(5, 500, digest, None, None, "dated in the future", recheck_at=1.5e9)
+    names, columns, rare = table.saved_form()
+    saved = FileTable(reopened(names), columns, json.loads(json.dumps(rare)), ids.string)
+    assert dict(saved.items()) == dict(table.items())
+    saved["x.md"] = FileEntry(11, 101, digest, 2, "a")  # edited: a new document
+    saved.pop("y.md")
+    assert sorted(saved.keys()) == ["bad\\xff.md", "dup.md", "later.md", "x.md"]
+    assert saved.path_of(2) == "x.md" and saved.path_of(1) is None
+    assert sorted(rel for rel, _ in saved.noted()) == ["bad\\xff.md", "dup.md", "later.md"]
+    saved.renumber(np.array([-1, -1, 0]))
+    assert saved["x.md"].doc == 0 and saved["x.md"].post_id == "a"
+
+
+def test_malformed_rare_fields_are_refused():
+    table = FileTable(post_id=lambda doc: "p")
+    table["x.md"] = FileEntry(1, 2, "0f" * 16, 0, "p")
+    names, columns, _ = table.saved_form()
+    assert FileTable(reopened(names), columns, {"0": [None, None, ["ok"], None, None]})["x.md"].warnings == ["ok"]
+    for bad in ({"0": [None, None, "warnings", None, None]}, {"1": [None, None, [], None, None]}, {"0": [1]}):
+        with pytest.raises(ValueError):
+            FileTable(reopened(names), columns, bad)

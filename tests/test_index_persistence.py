@@ -156,3 +156,47 @@ def test_merge_and_compaction_keep_results(content: Path, tmp_path: Path, monkey
     assert archive.index.live.all()  # and compacted
     assert snapshot(open_archive(content, idx)) == snapshot(archive)
     assert archive.get("extra5").title == "额外的会议 5"
+
+
+def age(*paths: Path, seconds: float) -> None:
+    """Set the modification time of ``paths`` to ``seconds`` ago."""
+    then = time.time() - seconds
+    for path in paths:
+        os.utime(path, (then, then))
+
+
+def test_a_quick_refresh_looks_only_at_directories_that_changed(content: Path, tmp_path: Path, monkeypatch):
+    write_post(content, "quiet/one.md", "安静的目录", "没有变化。", urlname="quiet-one")
+    write_post(content, "busy/one.md", "忙碌的目录", "第一篇。", urlname="busy-one")
+    age(*content.rglob("*"), content, seconds=60)  # nothing racy: unchanged directories are not listed again
+    archive = open_archive(content, tmp_path / "index")
+    from retrieval.files import FileTable
+
+    looked_at = []
+    original = FileTable.unchanged
+    monkeypatch.setattr(FileTable, "unchanged", lambda self, rel, *a: looked_at.append(rel) or original(self, rel, *a))
+    write_post(content, "busy/two.md", "忙碌的目录", "第二篇。", urlname="busy-two")
+    (content / "quiet/one.md").unlink()
+    result = archive.refresh(full=False)
+    assert [p.id for p in result.added] == ["busy-two"] and result.removed == ["quiet-one"]
+    assert sorted(looked_at) == ["busy/one.md", "busy/two.md"]
+    assert archive.get("quiet-one") is None and archive.get("busy-two") is not None
+
+
+def test_a_file_left_to_settle_is_read_by_a_later_quick_refresh(content: Path, tmp_path: Path):
+    archive = Archive.open(content, tmp_path / "index", settle_seconds=30)
+    path = write_post(content, "late/fresh.md", "刚写完的文章", "正文。", urlname="fresh")
+    age(path, path.parent, seconds=10)  # settling (10 s < 30 s), but not racy for the scanner
+    assert not archive.refresh(full=False)
+    age(path, seconds=60)  # its directory does not change: only the table of files left to settle finds it
+    assert [p.id for p in archive.refresh(full=False).added] == ["fresh"]
+
+
+def test_open_without_sync_serves_the_saved_index_until_a_refresh(content: Path, tmp_path: Path):
+    index = tmp_path / "index"
+    before = len(open_archive(content, index))
+    write_post(content, "after.md", "关机后写的文章", "正文。", urlname="after")
+    age(content / "after.md", seconds=60)
+    served = open_archive(content, index, sync=False)
+    assert len(served) == before and served.get("after") is None
+    assert [p.id for p in served.refresh().added] == ["after"] and len(served) == before + 1

@@ -49,7 +49,7 @@ FRONT = st.lists(st.sampled_from(["title: ", "date: ", "tags: ", "- ", "urlname:
 
 
 @PROPERTY
-@given(st.one_of(st.binary(max_size=300), st.tuples(FRONT, TEXT).map(lambda p: f"---\n{p[0]}\n---\n{p[1]}".encode())))
+@given(st.one_of(st.binary(max_size=300), st.tuples(FRONT, TEXT).map(lambda p: f"---\n{p[0]}\n---\n{p[1]}".encode("utf-8", "surrogatepass"))))
 def test_any_bytes_are_a_post_or_a_skip_reason(data: bytes):
     try:
         parsed = parse_post(data, "x/y.md", TZ)

@@ -196,7 +196,7 @@ def test_well_checksummed_nonsense_is_rebuilt(content: Path, tmp_path: Path, dam
     elif damage == "terms_unsorted":  # the hash index of the vocabulary out of order: lookups would miss
         rewrite(index, "terms.hashes", npy(np.load(index / manifest["files"]["terms.hashes"]["name"])[::-1]))
     elif damage == "files_row_types":
-        rewrite(index, "files", json.dumps({"x.md": ["big", 0, "d", "doc", None, None, [], None]}).encode())
+        rewrite(index, "files.rare", json.dumps({"0": [7, "reason", "not a list", "soon", None]}).encode())
     else:
         rewrite(index, "journal", b"[]")
     caplog.set_level("WARNING")

@@ -96,14 +96,28 @@ class Pusher:
         self.service, self.store, self.fmt = service, service.store, fmt
         self.concurrency = concurrency
         self._running = asyncio.Lock()
+        #: Whether every post in the archive is recorded as seen (or queued): then a run need
+        #: only look at what its own refresh added, not at every id (a million, in a big one).
+        self._caught_up = False
 
     def scan(self, report: PushReport, full: bool = False) -> None:
         """Refresh the archive (a quick scan unless ``full``) and queue deliveries for posts
-        not seen before (blocking)."""
+        not seen before (blocking). The first run of a process compares every post with the
+        store (a crash may have left posts indexed but not recorded); later ones, only the
+        posts their refresh added or changed, unless a run failed since."""
+        caught_up, self._caught_up = self._caught_up, False  # until this run has recorded everything
         refreshed = self.service.refresh(full)
         report.added, report.changed, report.removed = len(refreshed.added), len(refreshed.changed), len(refreshed.removed)
-        with self.service.lock:
-            ids = self.service.archive.post_ids()
+        if caught_up:
+            ids = [p.id for p in (*refreshed.added, *refreshed.changed)]
+        else:
+            with self.service.lock:
+                ids = self.service.archive.post_ids()
+        self._record(ids, report)
+        self._caught_up = True
+
+    def _record(self, ids: list[str], report: PushReport) -> None:
+        """Record ``ids`` as seen, queueing deliveries for those not seen before."""
         if not self.store.has_baseline():
             self.store.record_new_posts(ids, [], baseline=True)
             report.baseline = True

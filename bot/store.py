@@ -73,6 +73,8 @@ FROM_CHAT, FROM_SETTINGS = "chat", "settings"
 PAYLOAD_TTL = 30 * 86400
 #: Pruning runs at most this often (seconds), from :meth:`SubscriberStore.put_payload`.
 PRUNE_EVERY = 3600
+#: Up to this many post ids are checked against ``seen_posts`` one by one (its primary key).
+LOOKUP_ONE_BY_ONE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,10 +303,15 @@ class SubscriberStore:
         return bool(self._query("SELECT 1 FROM meta WHERE key = 'baseline'"))
 
     def unseen(self, post_ids: Iterable[str]) -> list[str]:
-        """The ids not yet recorded as seen, in the given order."""
+        """The ids not yet recorded as seen, in the given order (a few are looked up one by
+        one; many, against the whole table at once)."""
+        ids = list(post_ids)
         with self._lock:
-            seen = {r[0] for r in self._db.execute("SELECT post_id FROM seen_posts")}
-        return [p for p in post_ids if p not in seen]
+            if len(ids) <= LOOKUP_ONE_BY_ONE:
+                seen = {r[0] for p in ids for r in self._db.execute("SELECT post_id FROM seen_posts WHERE post_id = ?", (p,))}
+            else:
+                seen = {r[0] for r in self._db.execute("SELECT post_id FROM seen_posts")}
+        return [p for p in ids if p not in seen]
 
     def record_new_posts(self, post_ids: Iterable[str], deliveries: Iterable[Delivery], *, baseline: bool = False) -> None:
         """Mark posts seen and queue their deliveries, atomically. ``baseline`` marks the first

@@ -20,6 +20,7 @@ from .hexo import SiteError, find_site
 from .index import InvertedIndex
 from .matching import PostMatcher
 from .post import Post
+from .gaps import DocGaps
 from .postings import Segment
 from .query import Query, parse_query
 from .scan import ContentScanner, FileStat, ScanChanges
@@ -30,7 +31,7 @@ from .strings import Strings
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Compact (drop dead documents) at a merge when this share of documents is dead.
 COMPACT_DEAD_SHARE = 0.25
 #: Reading an index a writer is committing to can meet a manifest whose old files were just
@@ -338,7 +339,7 @@ class Archive:
             self._dirty_files.add(rel)
             entry = self.files.pop(rel)
             if entry.doc is not None and self.index.live[entry.doc]:
-                self.index.remove(entry.doc)
+                self._remove(entry.doc)
                 self._freed.add(entry.post_id)  # type: ignore[arg-type]
                 result.removed.append(entry.post_id)  # type: ignore[arg-type]
         waiting = [(rel, st) for rel, e in sorted(self.files.noted()) if e.doc is None and e.post_id in self._freed
@@ -404,7 +405,7 @@ class Archive:
             return
         if a.unpublished and old is not None and old.doc is not None and self.index.live[old.doc]:
             # Withdrawn (made a draft, or postdated): it must not stay searchable.
-            self.index.remove(old.doc)
+            self._remove(old.doc)
             self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.removed.append(old.post_id)  # type: ignore[arg-type]
             old = None
@@ -423,7 +424,7 @@ class Archive:
             self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, None, a.post.id, reason)
             return
         if old is not None and old.doc is not None and self.index.live[old.doc]:
-            self.index.remove(old.doc)
+            self._remove(old.doc)
             if old.post_id != a.post.id:
                 self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.changed.append(a.post)
@@ -435,6 +436,11 @@ class Archive:
         stored = self.docs.append(a.post, a.text)
         assert doc == stored, "index and document store out of step"
         self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.post.id, None, a.warnings)
+
+    def _remove(self, doc: int) -> None:
+        """Take a document out of the index (its tokens, read again from the stored post, are
+        counted out of the document frequencies)."""
+        self.index.remove(doc, self.doc_tokens(self.docs.post(doc)))
 
     def _path_of(self, doc: int) -> str:
         return self.files.path_of(doc) or "?"
@@ -492,6 +498,7 @@ class Archive:
         for name, arr in self.index.delta.arrays().items():
             save.array(f"delta.{name}", arr)
         save.array("store.offsets", stored.offsets())
+        save.array("main.df", self.index.main_df)
         save.array("doc_len", self.index.doc_len)
         save.array("live", self.index.live)
         save.array("dates", self.docs.dates)
@@ -556,8 +563,13 @@ class Archive:
             if manifest.get(key) != value:
                 raise CorruptIndex(f"index was built with {key}={manifest.get(key)!r}, now {value!r}")
         d = self._dir
-        kinds = {"ptr": "iu", "docs": "iu", "tfs": "u", "titles": "u"}
-        segment = lambda prefix, load: Segment(*(load(f"{prefix}.{n}", k) for n, k in kinds.items()))  # noqa: E731
+        def segment(prefix: str, load) -> Segment:
+            ptr = load(f"{prefix}.ptr", "iu")
+            gaps = DocGaps(*(load(f"{prefix}.{name}", kind) for name, kind in (("gaps", "u"), ("gap_start", "iu"),
+                                                                              ("gap_width", "u"))))
+            gaps.check(ptr)
+            return Segment(ptr, gaps, load(f"{prefix}.tfs", "u"), load(f"{prefix}.titles", "u"))
+
         main = segment("main", d.array)
         delta = segment("delta", lambda key, k: np.array(d.array(key, k)))
         doc_len, live = np.array(d.array("doc_len")), np.array(d.array("live", "b"))
@@ -573,15 +585,17 @@ class Archive:
         if len(stored) != n:
             raise CorruptIndex("the stored posts disagree with the index in number")
         for seg in (main, delta):
-            if seg.size and (int(seg.docs.max()) >= n or seg.ptr[-1] != seg.size or seg.tfs.shape != seg.docs.shape
-                             or seg.titles.shape[0] != (seg.size + 7) // 8):
-                raise CorruptIndex("postings point past the documents")
+            if seg.tfs.shape[0] != seg.size or seg.titles.shape[0] != (seg.size + 7) // 8:
+                raise CorruptIndex("postings disagree in length")
+        if delta.size and int(delta.docs.max()) >= n:  # (the main segment's are checked as they are decoded)
+            raise CorruptIndex("postings point past the documents")
         keys = d.json("labels")
         if not isinstance(keys, dict) or set(keys) != set(LABEL_KINDS):
             raise CorruptIndex("the label table is malformed")
         labels = {kind: LabelLists(keys[kind], d.array(f"labels.{kind}.ptr"), d.array(f"labels.{kind}.docs"))
                   for kind in LABEL_KINDS}
-        self.index = InvertedIndex(vocab, main, delta, doc_len, live, BM25Params(**manifest["bm25"]))
+        self.index = InvertedIndex(vocab, main, delta, doc_len, live, BM25Params(**manifest["bm25"]),
+                                   main_df=d.array("main.df"))
         self.docs = DocStore(stored, dates, labels, journal["labels"], self._load_strings("ids", journal["ids"]))
         self.docs.mark_saved()
         names = self._load_strings("files.names", [])

@@ -9,6 +9,7 @@ the postings of the query's terms and nothing else.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,7 @@ class InvertedIndex:
         doc_len: np.ndarray | None = None,
         live: np.ndarray | None = None,
         params: BM25Params = BM25Params(),
+        main_df: np.ndarray | None = None,
     ) -> None:
         #: Term -> term id (a :class:`~retrieval.strings.Strings`, looked up without decoding it).
         self.vocab = vocab if vocab is not None else Strings()
@@ -76,7 +78,11 @@ class InvertedIndex:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_lens: list[int] = []
         self._delta_base = int(self.delta.docs.min()) if self.delta.size else None
-        self._main_df: tuple[int, np.ndarray] | None = None  # (dead documents then, df)
+        #: Per term, the live documents of the main segment that hold it: kept up to date as
+        #: documents die (decoding a big main segment to count again would take seconds).
+        self.main_df = np.diff(self.main.ptr) if main_df is None else np.array(main_df, np.int64)
+        if self.main_df.shape[0] != self.main.n_terms:
+            raise ValueError("main document frequencies disagree with the main segment")
         self.refresh_statistics()
 
     # ---- statistics -------------------------------------------------------------------------
@@ -84,11 +90,8 @@ class InvertedIndex:
         """Recompute df, idf, avgdl and length norms over the live documents."""
         n_terms = len(self.vocab)
         self.n_live = int(self.live.sum())
-        dead = self.live.shape[0] - self.n_live
-        if self._main_df is None or self._main_df[0] != dead:  # the main segment only changes at merges
-            self._main_df = (dead, self.main.doc_frequencies(self.main.n_terms, self.live))
         self.df = self.delta.doc_frequencies(n_terms, self.live)
-        self.df[: self._main_df[1].shape[0]] += self._main_df[1]
+        self.df[: self.main_df.shape[0]] += self.main_df
         total = int(self.doc_len[self.live].sum(dtype=np.int64)) if self.n_live else 0
         self.avgdl = total / self.n_live if self.n_live else 0.0
         self.idf = idf_table(self.df, self.n_live, self.params)
@@ -119,9 +122,16 @@ class InvertedIndex:
         """The documents that count, ascending (queued ones included)."""
         return np.concatenate([np.flatnonzero(self.live), np.arange(self.live.shape[0], self.n_docs)])
 
-    def remove(self, doc: int) -> None:
-        """Mark a document dead; its postings stay until the next merge."""
+    def remove(self, doc: int, tokens: Iterable[str]) -> None:
+        """Mark a document dead (``tokens``: the tokens it was indexed under, to count it out of
+        the main segment's document frequencies); its postings stay until the next merge."""
+        if not self.live[doc]:
+            return
         self.live[doc] = False
+        in_main = doc < (self._delta_base if self._delta_base is not None else self.live.shape[0])
+        if in_main:
+            ids = [t for t in map(self.vocab.get, set(tokens)) if t is not None and t < self.main_df.shape[0]]
+            self.main_df[ids] -= 1
 
     def commit(self) -> bool:
         """Fold queued documents into the delta segment and refresh statistics.
@@ -154,7 +164,7 @@ class InvertedIndex:
         """
         n_terms = len(self.vocab)
         self.main = merge([self.main, self.delta], self.live, n_terms, renumber)
-        self._main_df = None
+        self.main_df = np.diff(self.main.ptr)  # dead postings were dropped
         self.delta = Segment.empty()
         self._delta_base = None
         if renumber is not None:
@@ -169,8 +179,12 @@ class InvertedIndex:
         return Counter(self.vocab[t] for t in tokens if t in self.vocab)
 
     def postings(self, term: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """A term's postings in each segment."""
-        return [self.main.postings(term), self.delta.postings(term)]
+        """A term's postings in each segment (ValueError if they name documents past the last:
+        the main segment's documents are checked as they are decoded, not all at open)."""
+        found = [self.main.postings(term), self.delta.postings(term)]
+        if any(docs.size and int(docs[-1]) >= self.live.shape[0] for docs, _, _ in found):
+            raise ValueError(f"the postings of term {term} name documents past the last")
+        return found
 
     def docs_with_term(self, term: int) -> np.ndarray:
         """Live documents containing the term."""

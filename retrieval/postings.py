@@ -1,8 +1,9 @@
 """Postings in compressed-sparse-row form: per term, its documents, frequencies and title flags.
 
-A posting is a document number (int32), its term frequency in the smallest unsigned type that
-holds the largest (uint8 in news text, whose largest is a few hundred at most) and one bit
-saying whether the term is in the title: 5⅛ bytes a posting where three arrays took 9.
+A posting is a document number (stored as a gap from the term's previous one, see
+:mod:`retrieval.gaps`), its term frequency in the smallest unsigned type that holds the largest
+(uint8 in news text, whose largest is a few hundred at most) and one bit saying whether the
+term is in the title: under 3 bytes a posting where three arrays took 9.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .gaps import DocGaps
 
 DOC_DTYPE = np.int32
 
@@ -33,17 +36,27 @@ def unbits(packed: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 @dataclass(slots=True)
 class Segment:
-    """Rows ``ptr[t]:ptr[t+1]`` of ``docs``/``tfs`` (and bits of ``titles``) are term ``t``'s
-    postings, documents ascending. Terms at or past ``n_terms`` have none here."""
+    """Rows ``ptr[t]:ptr[t+1]`` of ``tfs`` (and bits of ``titles``) are term ``t``'s postings,
+    whose documents (ascending) ``gaps`` holds. Terms at or past ``n_terms`` have none here."""
 
     ptr: np.ndarray
-    docs: np.ndarray
+    gaps: DocGaps
     tfs: np.ndarray
     titles: np.ndarray
 
     @classmethod
     def empty(cls, n_terms: int = 0) -> "Segment":
-        return cls(np.zeros(n_terms + 1, np.int64), np.zeros(0, DOC_DTYPE), np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+        return cls(np.zeros(n_terms + 1, np.int64), DocGaps.empty(n_terms), np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+
+    @classmethod
+    def of(cls, ptr: np.ndarray, docs: np.ndarray, tfs: np.ndarray, flags: np.ndarray) -> "Segment":
+        """A segment of decoded postings (each term's documents ascending)."""
+        return cls(ptr, DocGaps.encode(docs, ptr), narrow(tfs), bits(flags))
+
+    @property
+    def docs(self) -> np.ndarray:
+        """Every posting's document, decoded (for merges: a query decodes only its terms)."""
+        return self.gaps.decode(self.ptr)
 
     @classmethod
     def from_postings(cls, terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, in_title: np.ndarray,
@@ -53,7 +66,7 @@ class Segment:
         counts = np.bincount(terms, minlength=n_terms) if terms.size else np.zeros(n_terms, np.int64)
         ptr = np.zeros(n_terms + 1, np.int64)
         np.cumsum(counts, out=ptr[1:])
-        return cls(ptr, docs[order].astype(DOC_DTYPE, copy=False), narrow(tfs[order]), bits(in_title[order]))
+        return cls.of(ptr, docs[order], tfs[order], in_title[order])
 
     @property
     def n_terms(self) -> int:
@@ -61,12 +74,23 @@ class Segment:
 
     @property
     def size(self) -> int:
-        return int(self.docs.shape[0])
+        return int(self.ptr[-1])
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(docs, tfs, in_title) of one term; empty arrays when it has none here."""
         lo, hi = (int(self.ptr[term]), int(self.ptr[term + 1])) if term < self.n_terms else (0, 0)
-        return self.docs[lo:hi], self.tfs[lo:hi], unbits(self.titles, lo, hi)
+        if lo == hi:
+            return np.zeros(0, DOC_DTYPE), self.tfs[:0], np.zeros(0, np.bool_)
+        return self.gaps.term(term), self.tfs[lo:hi], unbits(self.titles, lo, hi)
+
+    def widened(self, n_terms: int) -> "Segment":
+        """The same postings with rows for ``n_terms`` terms (the new ones empty)."""
+        extra = n_terms - self.n_terms
+        if extra <= 0:
+            return self
+        pad = lambda arr, value: np.concatenate([arr, np.full(extra, value, arr.dtype)])  # noqa: E731
+        gaps = DocGaps(self.gaps.data, pad(self.gaps.start, self.gaps.start[-1]), pad(self.gaps.width, 1))
+        return Segment(pad(self.ptr, self.ptr[-1]), gaps, self.tfs, self.titles)
 
     def flags(self) -> np.ndarray:
         """Every posting's title flag."""
@@ -90,7 +114,7 @@ class Segment:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays to persist, by name."""
-        return {"ptr": self.ptr, "docs": self.docs, "tfs": self.tfs, "titles": self.titles}
+        return {"ptr": self.ptr, **self.gaps.arrays(), "tfs": self.tfs, "titles": self.titles}
 
 
 def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.ndarray | None = None) -> Segment:
@@ -100,9 +124,12 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
     Each later segment's postings are inserted after the same term's rows so far, in one
     pass over the arrays (no sort: merging a small delta into a big main segment is a copy).
     """
+    full = [s for s in segments if s.size]
+    if len(full) == 1 and renumber is None and bool(live.all()):  # e.g. the first build: nothing to merge
+        return full[0].widened(n_terms)
     docs, tfs, flags = np.zeros(0, DOC_DTYPE), np.zeros(0, np.uint8), np.zeros(0, np.bool_)
     ptr = np.zeros(n_terms + 1, np.int64)
-    for seg in (s for s in segments if s.size):
+    for seg in full:
         counts = np.zeros(n_terms, np.int64)
         counts[: seg.n_terms] = np.diff(seg.ptr)
         at = np.repeat(ptr[1 : seg.n_terms + 1], np.diff(seg.ptr))  # the end of each term's rows so far
@@ -117,4 +144,4 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
         docs, tfs, flags, ptr = docs[keep], tfs[keep], flags[keep], kept[ptr]
     if renumber is not None:
         docs = renumber[docs].astype(DOC_DTYPE)
-    return Segment(ptr, docs, narrow(tfs), bits(flags))
+    return Segment.of(ptr, docs, tfs, flags)

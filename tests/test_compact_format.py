@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from retrieval import stored, strings
 from retrieval.files import FileEntry, FileTable
+from retrieval.gaps import DocGaps
 from retrieval.postings import Segment, bits, merge, narrow, unbits
 from retrieval.stored import DamagedDocument, FrameStore
 from retrieval.strings import Strings
@@ -168,3 +169,25 @@ def test_malformed_rare_fields_are_refused():
     for bad in ({"0": [None, None, "warnings", None, None]}, {"1": [None, None, [], None, None]}, {"0": [1]}):
         with pytest.raises(ValueError):
             FileTable(reopened(names), columns, bad)
+
+
+@given(st.lists(st.lists(st.integers(0, 200_000), max_size=30).map(lambda d: sorted(set(d))), max_size=12))
+@settings(max_examples=100, deadline=None)
+def test_document_gaps_decode_to_the_documents_term_by_term_and_whole(per_term):
+    ptr = np.zeros(len(per_term) + 1, np.int64)
+    np.cumsum([len(d) for d in per_term], out=ptr[1:])
+    docs = np.array([d for term in per_term for d in term], np.int64)
+    gaps = DocGaps.encode(docs, ptr)
+    gaps.check(ptr)
+    assert [gaps.term(t).tolist() for t, d in enumerate(per_term) if d] == [d for d in per_term if d]
+    assert gaps.decode(ptr).tolist() == docs.tolist()
+    assert gaps.data.shape[0] <= 4 * docs.shape[0]
+
+
+def test_a_term_takes_the_width_of_its_largest_gap():
+    dense = DocGaps.encode(np.arange(100, 400, 3), np.array([0, 100]))
+    assert dense.width.tolist() == [1] and dense.data.shape[0] == 100  # a byte a posting
+    late = DocGaps.encode(np.arange(1000, 1300, 3), np.array([0, 100]))
+    assert late.width.tolist() == [2] and late.data.shape[0] == 200  # the first document, 1000, needs two
+    sparse = DocGaps.encode(np.array([5, 70_000, 70_001]), np.array([0, 3]))
+    assert sparse.width.tolist() == [4] and sparse.term(0).tolist() == [5, 70_000, 70_001]

@@ -86,7 +86,7 @@ def test_damaged_index_is_rebuilt(content: Path, tmp_path: Path, damage: str, ca
     index = tmp_path / "index"
     expected = snapshot(open_archive(content, index))
     manifest = json.loads((index / MANIFEST).read_text())
-    victim = index / manifest["files"]["main.docs"]["name"]
+    victim = index / manifest["files"]["main.gaps"]["name"]
     if damage == "delete":
         victim.unlink()
     elif damage == "truncate":

@@ -309,3 +309,14 @@ async def test_a_hexo_draft_is_pushed_once_when_it_is_published_and_never_before
         report = await push(h)
         assert report.removed == 1 and report.sent == 0 and h.service.search('"草稿里的计划"').page.total == 0
         assert len(api.sent_to(60)) == before + 2
+
+
+async def test_after_a_good_run_only_the_posts_a_refresh_added_are_compared(bot: Harness, content: Path, monkeypatch):
+    await bot.ask("/subscribe", chat_id=31)
+    await push(bot)  # this process's first run compares every post: now it has caught up
+    listed = []
+    original = type(bot.service.archive).post_ids
+    monkeypatch.setattr(type(bot.service.archive), "post_ids", lambda self: listed.append(1) or original(self))
+    new_post(content, 10, "追上之后的文章", "内容。")
+    report = await push(bot)
+    assert report.added == 1 and report.sent == 1 and listed == []  # no walk over a million ids

@@ -182,17 +182,17 @@ def float_array(index: Path, key: str) -> bytes:
     return npy(np.load(index / manifest["files"][key]["name"]).astype(np.float64))
 
 
-@pytest.mark.parametrize("damage", ["size_is_text", "float_docs", "terms_unsorted", "files_row_types", "journal_list"])
+@pytest.mark.parametrize("damage", ["size_is_text", "float_gap_starts", "terms_unsorted", "files_row_types", "journal_list"])
 def test_well_checksummed_nonsense_is_rebuilt(content: Path, tmp_path: Path, damage: str, caplog):
     index = tmp_path / "index"
     with Archive.open(content, index, settle_seconds=0) as first:
         expected = snapshot(first)
     manifest = json.loads((index / MANIFEST).read_text())
     if damage == "size_is_text":
-        manifest["files"]["main.docs"]["size"] = "abc"
+        manifest["files"]["main.gaps"]["size"] = "abc"
         (index / MANIFEST).write_text(json.dumps(manifest))
-    elif damage == "float_docs":
-        rewrite(index, "main.docs", float_array(index, "main.docs"))
+    elif damage == "float_gap_starts":
+        rewrite(index, "main.gap_start", float_array(index, "main.gap_start"))
     elif damage == "terms_unsorted":  # the hash index of the vocabulary out of order: lookups would miss
         rewrite(index, "terms.hashes", npy(np.load(index / manifest["files"]["terms.hashes"]["name"])[::-1]))
     elif damage == "files_row_types":

@@ -70,3 +70,22 @@ def test_full_scans_come_by_themselves(tmp_path: Path):
     post.write_text("edited")
     os.utime(post, (OLD + 10, OLD + 10))
     assert scanner.scan()["one.md"].size == 6
+
+
+def test_changes_name_only_the_files_of_directories_listed_again(tmp_path: Path):
+    for rel in ("a/one.md", "b/two.md", "b/old.md", "c/d/deep.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    age(tmp_path)
+    scanner = ContentScanner(tmp_path)
+    first = scanner.changes()
+    assert first.complete and set(first.files) == {"a/one.md", "b/two.md", "b/old.md", "c/d/deep.md"}
+    (tmp_path / "b" / "three.md").write_text("x")
+    (tmp_path / "b" / "old.md").unlink()
+    for path in (tmp_path / "c" / "d" / "deep.md", tmp_path / "c" / "d"):
+        path.unlink() if path.is_file() else path.rmdir()
+    quick = scanner.changes()
+    assert not quick.complete
+    assert set(quick.files) == {"b/two.md", "b/three.md"}  # a/ did not change: not listed, not named
+    assert quick.gone == {"b/old.md", "c/d/deep.md"}
+    assert scanner.stat("a/one.md").size == 1 and scanner.stat("c/d/deep.md") is None

@@ -106,8 +106,7 @@ class InvertedIndex:
     def add(self, terms: DocTerms) -> int:
         """Queue a document for the delta segment; returns its number. Call :meth:`commit` after."""
         doc = self.n_docs
-        add = self.vocab.add
-        ids = np.array([add(t) for t in terms.terms], np.int32)
+        ids = np.array(self.vocab.add_all(terms.terms), np.int32)
         self._pending.append(
             (ids, np.full(ids.shape[0], doc, np.int64), np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_))
         )

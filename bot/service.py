@@ -143,9 +143,11 @@ class ArchiveService:
         return post if post is not None else Problem("not_found")
 
     def refresh(self, full: bool = True) -> RefreshResult:
-        """Sync the archive with its files (runs under the lock); ``full=False``: a quick scan."""
+        """Sync the archive with its files; ``full=False``: a quick scan. The directory walk
+        runs outside the lock (searches go on meanwhile), the indexing under it."""
+        scanned = self.archive.scan(full)
         with self.lock:
-            return self.archive.refresh(full=full)
+            return self.archive.refresh(full=full, scanned=scanned)
 
     def overview(self) -> Overview:
         with self.lock:

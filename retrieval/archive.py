@@ -319,7 +319,14 @@ class Archive:
         self._save(full=True)
         log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for _, e in self.files.noted() if e.reason))
 
-    def refresh(self, progress: ProgressCallback | None = None, *, save: bool = True, full: bool = True) -> RefreshResult:
+    def scan(self, full: bool = True) -> ScanChanges:
+        """Look at the content directory (see :meth:`refresh`) without changing the index, so
+        that a caller can do this slow part (a ``stat`` per file on a full scan) outside the
+        lock its readers take, then pass the result to :meth:`refresh`. One scan at a time."""
+        return self._scanner.changes(full)
+
+    def refresh(self, progress: ProgressCallback | None = None, *, save: bool = True, full: bool = True,
+                scanned: ScanChanges | None = None) -> RefreshResult:
         """Sync with the content directory: index added and changed files, drop removed ones.
 
         Unchanged files (same size and mtime, or same content hash) are not read again. With
@@ -327,11 +334,12 @@ class Archive:
         re-listed, see :mod:`retrieval.scan`), so an edit in place may wait for the next full
         scan, done at least every ten minutes. Files skipped as duplicates are read again when
         the post that held their id goes, and files skipped until a date when it comes.
+        ``scanned``: what :meth:`scan` just found (else the refresh scans itself).
         """
         started = time.monotonic()
         result = RefreshResult()
         self._freed = set()
-        scan = self._scanner.changes(full)
+        scan = scanned if scanned is not None else self._scanner.changes(full)
         jobs = self._jobs(scan)
         self._analyze(jobs, result, progress)
         gone = set(self.files.keys()) - scan.files.keys() if scan.complete else {r for r in scan.gone if r in self.files}
@@ -467,9 +475,11 @@ class Archive:
         }
 
     def _save(self, *, full: bool) -> None:
-        """Write the index. A full save rewrites everything; an incremental one appends the new
-        post records and writes the small delta segment plus a journal of new terms, labels
-        and file entries, so adding a post costs little however big the archive is."""
+        """Write the index. Both kinds append the new posts' compressed frames to the store.
+        A full save (after a merge) writes the main segment, the labels, the file table and
+        the post ids anew, and the vocabulary when it has grown; an incremental one writes the
+        small delta segment, the per-document arrays and a journal of new terms, post ids,
+        labels and file entries, so adding a post costs little however big the archive is."""
         if self.read_only:
             return
         assert self._dir is not None

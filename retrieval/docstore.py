@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import numpy as np
@@ -182,20 +183,26 @@ class PostIds:
     """Post id -> its live document: the store's per-document ids, filtered by liveness (so a
     document marked dead, or replaced by an edit, drops out with no bookkeeping)."""
 
-    def __init__(self, ids: Strings, is_live, live_docs) -> None:
+    def __init__(self, ids: Strings, is_live: Callable[[int], bool], live_docs: Callable[[], np.ndarray]) -> None:
         self._ids, self._is_live, self._live_docs = ids, is_live, live_docs
 
     def get(self, post_id: str) -> int | None:
         return next((doc for doc in self._ids.numbers(post_id) if self._is_live(doc)), None)
 
+    def __getitem__(self, post_id: str) -> int:
+        doc = self.get(post_id)
+        if doc is None:
+            raise KeyError(post_id)
+        return doc
+
     def __contains__(self, post_id: object) -> bool:
         return isinstance(post_id, str) and self.get(post_id) is not None
 
-    def __iter__(self):
-        return (self._ids.string(doc) for doc in self._live_docs())
+    def __iter__(self) -> Iterator[str]:
+        return (self._ids.string(doc) for doc in self._live_docs().tolist())
 
-    def items(self):
-        return ((self._ids.string(doc), doc) for doc in self._live_docs())
+    def items(self) -> Iterator[tuple[str, int]]:
+        return ((self._ids.string(doc), doc) for doc in self._live_docs().tolist())
 
     def __len__(self) -> int:
         return len(self._live_docs())

@@ -3,7 +3,7 @@
 A save writes new files under new names, then replaces ``manifest.json`` atomically
 (write, fsync, rename). A process killed mid-save leaves the previous manifest and its files
 intact. Every file's size and CRC-32 are in the manifest and checked on load; any mismatch
-(or a value of the wrong type) raises :class:`CorruptIndex`. Blobs (post records, texts) are
+(or a value of the wrong type) raises :class:`CorruptIndex`. Blobs (the stored posts) are
 append-only: the manifest records how much of each is valid, so bytes written past that by an
 interrupted save are ignored and cut.
 

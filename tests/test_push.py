@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
@@ -320,3 +321,28 @@ async def test_after_a_good_run_only_the_posts_a_refresh_added_are_compared(bot:
     new_post(content, 10, "追上之后的文章", "内容。")
     report = await push(bot)
     assert report.added == 1 and report.sent == 1 and listed == []  # no walk over a million ids
+
+
+def test_searches_go_on_while_the_files_are_scanned(bot: Harness, monkeypatch):
+    service = bot.service
+    scanning, release = threading.Event(), threading.Event()
+    real = service.archive.scan
+
+    def slow_scan(full: bool = True):
+        scanning.set()
+        release.wait(30)
+        return real(full)
+
+    monkeypatch.setattr(service.archive, "scan", slow_scan)
+    refresher = threading.Thread(target=service.refresh)
+    refresher.start()
+    try:
+        assert scanning.wait(30)
+        answers = []
+        searcher = threading.Thread(target=lambda: answers.append(service.search("主题教育")))
+        searcher.start()
+        searcher.join(30)  # it would wait for the lock until the scan ends if the scan held it
+        assert not searcher.is_alive() and answers[0].page.total == 2
+    finally:
+        release.set()
+        refresher.join(30)

@@ -235,8 +235,12 @@ class Archive:
         """Post id -> its live document."""
         return PostIds(self.docs.ids, self.index.is_live, self.index.live_docs)
 
+    def _post_id(self, doc: int) -> str:
+        """Document ``doc``'s post id, in the current document store (a compaction replaces it)."""
+        return self.docs.ids.string(doc)
+
     def _new_files(self) -> FileTable:
-        return FileTable(post_id=self.docs.ids.string)
+        return FileTable(post_id=self._post_id)
 
     def _searcher(self) -> Searcher:
         return Searcher(self.index, self.docs, self.tokenizer, self.ranking)
@@ -612,7 +616,7 @@ class Archive:
         rare = d.json("files.rare")
         if not isinstance(rare, dict) or not isinstance(journal["files"], dict):
             raise CorruptIndex("the file table is malformed")
-        self.files = FileTable(names, {name: d.array(f"files.{name}") for name in COLUMNS}, rare, self.docs.ids.string)
+        self.files = FileTable(names, {name: d.array(f"files.{name}") for name in COLUMNS}, rare, self._post_id)
         for rel, row in journal["files"].items():
             if row is None:
                 self.files.forget(rel)

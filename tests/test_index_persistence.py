@@ -200,3 +200,23 @@ def test_open_without_sync_serves_the_saved_index_until_a_refresh(content: Path,
     served = open_archive(content, index, sync=False)
     assert len(served) == before and served.get("after") is None
     assert [p.id for p in served.refresh().added] == ["after"] and len(served) == before + 1
+
+
+def test_a_compaction_after_reopening_keeps_every_file_with_its_post(content: Path, tmp_path: Path, monkeypatch):
+    from retrieval import index as index_module
+
+    monkeypatch.setattr(index_module, "MERGE_MIN_DOCS", 3)
+    idx = tmp_path / "index"
+    with open_archive(content, idx):
+        pass
+    archive = open_archive(content, idx)  # its file table is now the saved columns
+    for i in range(6):
+        write_post(content, f"extra/{i}.md", f"额外的会议 {i}", f"会议内容 {i}。", urlname=f"extra{i}")
+    for name in ("misc/notes.txt", "misc/no-date.md", "2019/2019-12-02-ai.md", "misc/2018-05-04-undated-youth.md"):
+        (content / name).unlink()
+    archive.refresh()
+    assert archive.index.live.all() and archive.index.delta.size == 0  # merged and compacted
+    for current in (archive, open_archive(content, idx)):
+        indexed = {rel: e.post_id for rel, e in current.files.items() if e.doc is not None}
+        assert {rel: current.docs.post(current.files[rel].doc).id for rel in indexed} == indexed
+        assert sorted(current.post_ids()) == sorted(indexed.values()) and len(indexed) == 9

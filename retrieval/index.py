@@ -8,6 +8,7 @@ the postings of the query's terms and nothing else.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,7 +76,9 @@ class InvertedIndex:
         self.doc_len = doc_len if doc_len is not None else np.zeros(0, np.int32)
         self.live = live if live is not None else np.zeros(0, np.bool_)
         self.params = params
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # Queued documents' postings, flat (9 bytes a posting: a full build queues them all).
+        self._queued_terms, self._queued_tfs, self._queued_flags = array("i"), array("i"), array("b")
+        self._queued_counts: list[int] = []  # distinct terms of each queued document
         self._pending_lens: list[int] = []
         self._delta_base = int(self.delta.docs.min()) if self.delta.size else None
         #: Per term, the live documents of the main segment that hold it: kept up to date as
@@ -106,10 +109,10 @@ class InvertedIndex:
     def add(self, terms: DocTerms) -> int:
         """Queue a document for the delta segment; returns its number. Call :meth:`commit` after."""
         doc = self.n_docs
-        ids = np.array(self.vocab.add_all(terms.terms), np.int32)
-        self._pending.append(
-            (ids, np.full(ids.shape[0], doc, np.int64), np.asarray(terms.tfs, np.int64), np.asarray(terms.in_title, np.bool_))
-        )
+        self._queued_terms.extend(self.vocab.add_all(terms.terms))
+        self._queued_tfs.extend(terms.tfs)
+        self._queued_flags.extend(terms.in_title)
+        self._queued_counts.append(len(terms.terms))
         self._pending_lens.append(terms.length)
         return doc
 
@@ -137,9 +140,16 @@ class InvertedIndex:
 
         Returns True when the delta grew large enough to be merged into the main segment.
         """
-        if self._pending:
-            queued = [np.concatenate(col) for col in zip(*self._pending)]
-            self._pending.clear()
+        if self._pending_lens:
+            first = self.doc_len.shape[0]
+            queued = (
+                np.frombuffer(self._queued_terms, np.int32).copy(),
+                np.repeat(np.arange(first, first + len(self._queued_counts)), self._queued_counts),
+                np.frombuffer(self._queued_tfs, np.int32).astype(np.int64),
+                np.frombuffer(self._queued_flags, np.int8).astype(np.bool_),
+            )
+            self._queued_terms, self._queued_tfs, self._queued_flags = array("i"), array("i"), array("b")
+            self._queued_counts = []
             self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_lens, np.int32)])
             self.live = np.concatenate([self.live, np.ones(len(self._pending_lens), np.bool_)])
             self._pending_lens.clear()
@@ -150,7 +160,7 @@ class InvertedIndex:
             # Only as many rows as the delta's own terms: it is written at every save.
             self.delta = Segment.from_postings(terms, docs, tfs, flags, int(terms.max()) + 1 if terms.size else 0)
             if self._delta_base is None:
-                self._delta_base = int(queued[1].min())
+                self._delta_base = first
         self.refresh_statistics()
         delta_docs = 0 if self._delta_base is None else self.n_docs - self._delta_base
         return delta_docs >= max(MERGE_MIN_DOCS, int(MERGE_SHARE * self.n_docs))

@@ -14,7 +14,7 @@ from .dates import DateRange
 from .phrases import text_of
 from .post import Post
 from .stored import FrameStore
-from .strings import Strings
+from .strings import Lookup, Strings
 
 #: Date of an undated post in the ``dates`` array (epoch seconds).
 UNDATED = np.iinfo(np.int64).min
@@ -179,7 +179,7 @@ class DocStore:
         return store, renumber
 
 
-class PostIds:
+class PostIds(Lookup):
     """Post id -> its live document: the store's per-document ids, filtered by liveness (so a
     document marked dead, or replaced by an edit, drops out with no bookkeeping)."""
 
@@ -188,15 +188,6 @@ class PostIds:
 
     def get(self, post_id: str) -> int | None:
         return next((doc for doc in self._ids.numbers(post_id) if self._is_live(doc)), None)
-
-    def __getitem__(self, post_id: str) -> int:
-        doc = self.get(post_id)
-        if doc is None:
-            raise KeyError(post_id)
-        return doc
-
-    def __contains__(self, post_id: object) -> bool:
-        return isinstance(post_id, str) and self.get(post_id) is not None
 
     def __iter__(self) -> Iterator[str]:
         return (self._ids.string(doc) for doc in self._live_docs().tolist())

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .strings import Strings
+from .strings import Lookup, Strings
 
 #: Bytes of a file's content digest (BLAKE2b), stored raw in the digest column.
 DIGEST_BYTES = 16
@@ -85,7 +85,7 @@ def _checked(fields: object) -> list:
     return fields
 
 
-class FileTable:
+class FileTable(Lookup):
     """rel -> :class:`FileEntry`: saved columns plus the entries changed since."""
 
     def __init__(self, names: Strings | None = None, columns: dict[str, np.ndarray] | None = None,
@@ -140,15 +140,6 @@ class FileTable:
             return False
         rare = self._rare.get(row)
         return rare is None or rare[3] is None or rare[3] > now
-
-    def __contains__(self, rel: object) -> bool:
-        return isinstance(rel, str) and self.get(rel) is not None
-
-    def __getitem__(self, rel: str) -> FileEntry:
-        entry = self.get(rel)
-        if entry is None:
-            raise KeyError(rel)
-        return entry
 
     def keys(self) -> Iterator[str]:
         """Every file's name (saved ones first, in row order)."""

@@ -18,12 +18,29 @@ import hashlib
 import numpy as np
 
 
+class Lookup:
+    """``table[key]`` and ``key in table`` for a class whose ``get`` returns None when a key is
+    missing (the string tables, the file table, the post ids)."""
+
+    def get(self, key: str):  # pragma: no cover - each subclass has its own
+        raise NotImplementedError
+
+    def __getitem__(self, key: str):
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+
 def string_hash(data: bytes) -> int:
     """The 64-bit hash the index is sorted by (stable across processes and versions)."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-class Strings:
+class Strings(Lookup):
     """Strings numbered 0..n-1: a saved base (memory-mapped) and strings added since."""
 
     def __init__(
@@ -97,15 +114,6 @@ class Strings:
                 found.append(number)
             at += 1
         return sorted(found)
-
-    def __contains__(self, text: object) -> bool:
-        return isinstance(text, str) and self.get(text) is not None
-
-    def __getitem__(self, text: str) -> int:
-        number = self.get(text)
-        if number is None:
-            raise KeyError(text)
-        return number
 
     def add(self, text: str) -> int:
         """The number of ``text``, given the next one if it is new."""

@@ -209,18 +209,29 @@ class InvertedIndex:
         n = self.n_docs
         scores = np.zeros(n, np.float64)
         title_idf = np.zeros(n if titles else 0, np.float64)
-        matched = np.zeros(n, np.bool_)
+        terms = self.term_ids(tokens)
+        # With every idf positive, every contribution is, so "matched" is "scored above zero"
+        # and needs no scatter of its own (a common term's postings are a quarter of the posts).
+        derive_matched = all(self.idf[term] > 0 for term in terms)
+        matched = None if derive_matched else np.zeros(n, np.bool_)
         query_idf = 0.0
-        for term, count in self.term_ids(tokens).items():
+        for position, (term, count) in enumerate(terms.items()):
             idf = float(self.idf[term])
             query_idf += max(idf, 0.0)
             for docs, tfs, flags in self.postings(term):
                 if docs.size == 0:
                     continue
                 contrib = term_scores(idf, tfs, self.norms[docs], self.params)
-                scores[docs] += contrib * count if count > 1 else contrib
-                matched[docs] = True
+                if count > 1:
+                    contrib *= count
+                if position == 0:  # nothing scored yet (a term's segments hold other documents)
+                    scores[docs] = contrib
+                else:
+                    scores[docs] += contrib
+                if matched is not None:
+                    matched[docs] = True
                 if titles:
                     title_idf[docs[flags]] += max(idf, 0.0)
+        matched = scores > 0 if matched is None else matched
         matched &= self.live
         return TermHits(scores, title_idf, matched, query_idf)

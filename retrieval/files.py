@@ -153,9 +153,6 @@ class FileTable(Lookup):
     def __iter__(self) -> Iterator[str]:
         return self.keys()
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self.keys())
-
     def items(self) -> Iterator[tuple[str, FileEntry]]:
         for rel in self.keys():
             yield rel, self[rel]

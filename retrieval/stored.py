@@ -34,8 +34,8 @@ class Column:
     """A growing integer column: a saved array (memory-mapped, never copied) and the values
     appended since, so that opening a big table costs nothing and appending stays cheap."""
 
-    def __init__(self, saved: np.ndarray | None = None, first: int = 0) -> None:
-        self._saved = saved if saved is not None else np.asarray([first], np.int64)
+    def __init__(self, saved: np.ndarray | None = None) -> None:
+        self._saved = saved if saved is not None else np.zeros(1, np.int64)
         self._count = int(self._saved.shape[0])
         self._new: list[int] = []
 

@@ -144,7 +144,8 @@ class ArchiveService:
 
     def refresh(self, full: bool = True) -> RefreshResult:
         """Sync the archive with its files; ``full=False``: a quick scan. The directory walk
-        runs outside the lock (searches go on meanwhile), the indexing under it."""
+        and the comparison with the file table run outside the lock (searches go on meanwhile),
+        the indexing under it."""
         scanned = self.archive.scan(full)
         with self.lock:
             return self.archive.refresh(full=full, scanned=scanned)

@@ -7,6 +7,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from functools import lru_cache
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from .strings import Lookup, Strings
 UNDATED = np.iinfo(np.int64).min
 #: The kinds of label a post has.
 LABEL_KINDS = ("tags", "categories")
+#: Decoded documents kept per store (the re-rank first tests 30 candidates for a page of 10).
+DECODED_DOCS = 64
 
 
 def label_key(label: str) -> str:
@@ -57,6 +60,15 @@ class LabelLists:
         added = self._added.get(key)
         return np.concatenate([saved, np.asarray(added, saved.dtype)]) if added else saved
 
+    def renumbered(self, renumber: np.ndarray) -> "LabelLists":
+        """The same lists with documents renumbered (old -> new; -1: dropped)."""
+        keys, ptr, docs = self.saved_form()
+        new = renumber[docs]
+        keep = new >= 0
+        kept = np.zeros(keep.shape[0] + 1, np.int64)
+        np.cumsum(keep, out=kept[1:])
+        return LabelLists(keys, kept[ptr], new[keep].astype(np.int32))
+
     def saved_form(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Every label's list as (keys, ptr, docs), for a full save."""
         keys = list(dict.fromkeys([*self._rows, *self._added]))
@@ -88,6 +100,9 @@ class DocStore:
             raise ValueError("post ids and stored posts disagree in number")
         self.dates = dates if dates is not None else np.zeros(0, np.int64)
         self._new_dates: list[int] = []
+        # Recently decoded documents: a search tests its phrases in a pool of candidates' texts,
+        # then shows some of the same posts (a stored document never changes).
+        self._parts = lru_cache(maxsize=DECODED_DOCS)(self._decode)
         self.labels = {kind: (labels or {}).get(kind) or LabelLists() for kind in LABEL_KINDS}
         #: (kind, key, doc) added since the labels were last written whole.
         self._label_log: list[list] = []
@@ -122,7 +137,8 @@ class DocStore:
             self.dates = np.concatenate([self.dates, np.asarray(self._new_dates, np.int64)])
             self._new_dates.clear()
 
-    def _parts(self, doc: int) -> tuple[bytes, bytes]:
+    def _decode(self, doc: int) -> tuple[bytes, bytes]:
+        """A document's record and text (see :attr:`_parts`, which caches this)."""
         record, _, text = self.stored[doc].partition(b"\n")
         return record, text
 
@@ -167,16 +183,9 @@ class DocStore:
         renumber = np.full(len(self), -1, np.int64)
         renumber[live] = np.arange(int(live.sum()))
         kept = np.flatnonzero(live)
-        labels = {kind: LabelLists() for kind in LABEL_KINDS}
+        labels = {kind: lists.renumbered(renumber) for kind, lists in self.labels.items()}
         ids = Strings.of([self.ids.string(doc) for doc in kept.tolist()])
-        store = DocStore(self.stored.subset(kept.tolist()), self.dates[kept].copy(), labels, ids=ids)
-        for kind, lists in self.labels.items():
-            keys, ptr, docs = lists.saved_form()
-            for row, key in enumerate(keys):
-                for doc in renumber[docs[ptr[row] : ptr[row + 1]]].tolist():
-                    if doc >= 0:
-                        store._add_label(kind, key, doc)
-        return store, renumber
+        return DocStore(self.stored.subset(kept.tolist()), self.dates[kept].copy(), labels, ids=ids), renumber
 
 
 class PostIds(Lookup):

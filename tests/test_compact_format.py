@@ -191,3 +191,13 @@ def test_a_term_takes_the_width_of_its_largest_gap():
     assert late.width.tolist() == [2] and late.data.shape[0] == 200  # the first document, 1000, needs two
     sparse = DocGaps.encode(np.array([5, 70_000, 70_001]), np.array([0, 3]))
     assert sparse.width.tolist() == [4] and sparse.term(0).tolist() == [5, 70_000, 70_001]
+
+
+def test_label_lists_survive_a_compaction_renumbered():
+    from retrieval.docstore import LabelLists
+
+    lists = LabelLists(["体育", "教育"], np.array([0, 3, 5]), np.array([0, 2, 4, 1, 4], np.int32))
+    lists.add("体育", 5)
+    lists.add("新闻", 3)
+    renumbered = lists.renumbered(np.array([0, -1, 1, 2, -1, 3]))  # documents 1 and 4 are gone
+    assert [renumbered.docs(k).tolist() for k in ("体育", "教育", "新闻")] == [[0, 1, 3], [], [2]]

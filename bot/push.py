@@ -109,7 +109,7 @@ class Pusher:
         refreshed = self.service.refresh(full)
         report.added, report.changed, report.removed = len(refreshed.added), len(refreshed.changed), len(refreshed.removed)
         if caught_up:
-            ids = [p.id for p in (*refreshed.added, *refreshed.changed)]
+            ids = [*refreshed.added, *refreshed.changed]
         else:
             with self.service.lock:
                 ids = self.service.archive.post_ids()

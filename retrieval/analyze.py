@@ -1,21 +1,33 @@
-"""Reading and tokenizing post files, in worker processes when there are many."""
+"""Reading and tokenizing post files, in worker processes when there are many.
+
+A worker numbers the terms it meets itself and sends each batch's postings back as three flat
+arrays, with the terms new to it since its last batch: every term string crosses the pipe
+once per worker, not once per post, and the parent maps a batch's numbers onto the index's
+vocabulary with one array lookup (:class:`TermMap`). The parent then has no per-token work.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from pathlib import Path
-from typing import Callable, Iterator
+
+import numpy as np
 
 from .dates import timezone
-from .index import DocTerms
+from .docstore import post_record
 from .hexo import Site
+from .index import DocTerms
 from .loader import MAX_POST_BYTES, MalformedPost, Unpublished, parse_post, too_large
 from .phrases import text_of
 from .post import Post
+from .strings import Strings
 from .tokenizer import Tokenizer
 
 #: Below this many files worker processes cost more than they save.
@@ -27,16 +39,20 @@ Progress = Callable[[int], None]
 
 @dataclass(slots=True)
 class Analysis:
-    """One file: its stat and digest, and either its post and terms or why it was skipped
-    (and, for a reason that time removes, when to look again: ``recheck_at``, epoch seconds)."""
+    """One file: its stat and digest, and either its post, record, text and terms or why it
+    was skipped (and, for a reason that time removes, when to look again: ``recheck_at``,
+    epoch seconds). ``terms`` is filled in by the parent (a worker sends ``span``: rows of its
+    batch's postings and the post's length in tokens)."""
 
     rel: str
     size: int
     mtime_ns: int
     digest: str
     post: Post | None = None
-    terms: DocTerms | None = None
+    record: bytes | None = None
     text: bytes | None = None
+    span: tuple[int, int, int] | None = None
+    terms: DocTerms | None = None
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     recheck_at: float | None = None
@@ -53,6 +69,76 @@ class Setup:
     site: Site | None = None
 
 
+@dataclass(slots=True)
+class Batch:
+    """A batch's analyses and their postings: rows ``span[0]:span[1]`` of ``terms`` (the
+    worker's own term numbers), ``tfs`` and ``in_title`` are one post's; ``new_terms`` are the
+    worker's terms numbered since its previous batch, in order."""
+
+    analyses: list[Analysis]
+    new_terms: list[str]
+    terms: np.ndarray
+    tfs: np.ndarray
+    in_title: np.ndarray
+    source: int = 0
+
+
+class TermCounter:
+    """A worker's side: counts a post's tokens under the worker's own term numbers."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[str, int] = {}
+        self._new: list[str] = []
+        self.terms, self.tfs, self.in_title = array("i"), array("i"), array("b")
+
+    def count(self, title_tokens: list[str], body_tokens: list[str]) -> tuple[int, int, int]:
+        """Append a post's distinct terms (title and body form one text, as rank-bm25 sees
+        it) to the batch; returns its span (first row, end row, length in tokens)."""
+        counts = Counter(title_tokens)
+        counts.update(body_tokens)
+        in_title = set(title_tokens)
+        numbers, new = self._numbers, self._new
+        lo = len(self.terms)
+        for term in counts:
+            number = numbers.get(term)
+            if number is None:
+                number = numbers[term] = len(numbers)
+                new.append(term)
+            self.terms.append(number)
+        self.tfs.extend(counts.values())
+        self.in_title.extend(term in in_title for term in counts)
+        return lo, len(self.terms), len(title_tokens) + len(body_tokens)
+
+    def batch(self, analyses: list[Analysis]) -> Batch:
+        """The batch so far, and a fresh one begun."""
+        batch = Batch(analyses, self._new, np.frombuffer(self.terms, np.int32),
+                      np.frombuffer(self.tfs, np.int32), np.frombuffer(self.in_title, np.int8).view(np.bool_),
+                      os.getpid())
+        self._new = []
+        self.terms, self.tfs, self.in_title = array("i"), array("i"), array("b")
+        return batch
+
+
+class TermMap:
+    """The parent's side: one worker's term numbers -> the index vocabulary's."""
+
+    def __init__(self, vocab: Strings) -> None:
+        self._vocab = vocab
+        self._to_vocab = np.zeros(0, np.int32)
+
+    def translate(self, batch: Batch) -> None:
+        """Give the batch's analyses their terms in the vocabulary's numbers (adding the
+        worker's new terms to it: a term of a post that is then skipped costs one entry)."""
+        if batch.new_terms:
+            added = np.asarray(self._vocab.add_all(batch.new_terms), np.int32)
+            self._to_vocab = np.concatenate([self._to_vocab, added])
+        terms = self._to_vocab[batch.terms]
+        for a in batch.analyses:
+            if a.span is not None:
+                lo, hi, length = a.span
+                a.terms = DocTerms(terms[lo:hi], batch.tfs[lo:hi], batch.in_title[lo:hi], length)
+
+
 def _read(path: Path) -> tuple[os.stat_result, bytes | None]:
     """The file's stat and bytes; None for the bytes of a file over the size limit, which
     is never read (the limit is checked on the open file, then enforced on the read)."""
@@ -64,8 +150,9 @@ def _read(path: Path) -> tuple[os.stat_result, bytes | None]:
     return st, data if len(data) <= MAX_POST_BYTES else None
 
 
-def analyze(path: Path, rel: str, setup: Setup, tokenizer: Tokenizer) -> Analysis:
-    """Read, parse and tokenize one file. Never raises for a bad file: ``reason`` says why."""
+def analyze(path: Path, rel: str, setup: Setup, tokenizer: Tokenizer, counter: TermCounter | None = None) -> Analysis:
+    """Read, parse and tokenize one file (its terms counted by ``counter``, else a fresh
+    one). Never raises for a bad file: ``reason`` says why."""
     try:
         st, data = _read(path)
     except OSError as exc:
@@ -84,44 +171,64 @@ def analyze(path: Path, rel: str, setup: Setup, tokenizer: Tokenizer) -> Analysi
         return result
     post = parsed.post
     result.post, result.warnings = post, parsed.warnings
-    result.terms = DocTerms.count(tokenizer.tokenize(post.title), tokenizer.tokenize(post.searchable_body))
+    counter = counter if counter is not None else TermCounter()
+    result.span = counter.count(tokenizer.tokenize(post.title), tokenizer.tokenize(post.searchable_body))
+    result.record = post_record(post)
     result.text = text_of(post.title, post.searchable_body).encode()
     return result
 
 
-def worker_setup(setup: Setup) -> tuple[Setup, Tokenizer]:
-    """A worker's state: the setup and its own tokenizer."""
-    return setup, Tokenizer(Path(setup.user_dict) if setup.user_dict else None)
+@dataclass(slots=True)
+class WorkerState:
+    """What a worker keeps between batches."""
+
+    setup: Setup
+    tokenizer: Tokenizer
+    counter: TermCounter = field(default_factory=TermCounter)
 
 
-def analyze_batch(state: tuple[Setup, Tokenizer], batch: list[tuple[str, str]]) -> list[Analysis]:
-    setup, tokenizer = state
-    return [analyze(Path(path), rel, setup, tokenizer) for path, rel in batch]
+def worker_setup(setup: Setup) -> WorkerState:
+    """A worker's state: the setup, its own tokenizer and its own term numbers."""
+    return WorkerState(setup, Tokenizer(Path(setup.user_dict) if setup.user_dict else None))
+
+
+def analyze_batch(state: WorkerState, batch: list[tuple[str, str]]) -> Batch:
+    analyses = [analyze(Path(path), rel, state.setup, state.tokenizer, state.counter) for path, rel in batch]
+    return state.counter.batch(analyses)
 
 
 def analyze_many(
     jobs: list[tuple[Path, str]],
     setup: Setup,
     tokenizer: Tokenizer,
+    vocab: Strings,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> Iterator[Analysis]:
-    """Analyze (path, relative name) pairs, in order; with ``workers`` processes (default:
-    one per core) when there are many (see :mod:`retrieval.workers`)."""
+    """Analyze (path, relative name) pairs, in order, their terms numbered in ``vocab``; with
+    ``workers`` processes (default: one per core) when there are many (see
+    :mod:`retrieval.workers`)."""
     from .workers import WorkerPool
 
     workers = workers or os.cpu_count() or 1
-    if len(jobs) < POOL_THRESHOLD or workers < 2:
-        for path, rel in jobs:
-            yield analyze(path, rel, setup, tokenizer)
-            if progress:
-                progress(1)
-        return
     pairs = [(str(p), r) for p, r in jobs]
     batches = [pairs[i : i + BATCH_FILES] for i in range(0, len(pairs), BATCH_FILES)]
+    maps: dict[int, TermMap] = {}
+    if len(jobs) < POOL_THRESHOLD or workers < 2:
+        state = WorkerState(setup, tokenizer)
+        results: Iterator[Batch] = (analyze_batch(state, batch) for batch in batches)
+        yield from _translated(results, maps, vocab, progress)
+        return
     user_dict = str(tokenizer.user_dict) if tokenizer.user_dict else None
     with WorkerPool(workers, Setup(setup.tz_name, user_dict, setup.site)) as pool:
-        for results in pool.map(batches):
-            yield from results
-            if progress:
-                progress(len(results))
+        yield from _translated(pool.map(batches), maps, vocab, progress)
+
+
+def _translated(batches: Iterator[Batch], maps: dict[int, TermMap], vocab: Strings,
+                progress: Progress | None) -> Iterator[Analysis]:
+    for batch in batches:
+        term_map = maps.get(batch.source) or maps.setdefault(batch.source, TermMap(vocab))
+        term_map.translate(batch)
+        yield from batch.analyses
+        if progress:
+            progress(len(batch.analyses))

@@ -59,10 +59,11 @@ class Scanned(NamedTuple):
 
 @dataclass(slots=True)
 class RefreshResult:
-    """What a refresh found: posts added and changed, ids removed, files newly skipped."""
+    """What a refresh found: the ids of posts added, changed and removed, and files newly
+    skipped (ids, not posts: a build's refresh adds a million; :meth:`Archive.get` has each)."""
 
-    added: list[Post] = field(default_factory=list)
-    changed: list[Post] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -414,7 +415,8 @@ class Archive:
             if st.bad_name:
                 self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
         readable = [(Path(st.path), rel) for rel, st in jobs if not st.bad_name]
-        for analysis in analyze_many(readable, self._setup(), self.tokenizer, self.workers, counter):
+        for analysis in analyze_many(readable, self._setup(), self.tokenizer, self.index.vocab,
+                                     self.workers, counter):
             self._apply(analysis, result, force)
         self._dirty_files.update(rel for rel, _ in jobs)
 
@@ -450,13 +452,13 @@ class Archive:
             self._remove(old.doc)
             if old.post_id != a.post.id:
                 self._freed.add(old.post_id)  # type: ignore[arg-type]
-            result.changed.append(a.post)
+            result.changed.append(a.post.id)
         else:
-            result.added.append(a.post)
+            result.added.append(a.post.id)
         for warning in a.warnings:
             log.debug("%s: %s", a.rel, warning)
         doc = self.index.add(a.terms)
-        stored = self.docs.append(a.post, a.text)
+        stored = self.docs.append(a.post, a.text, a.record)
         assert doc == stored, "index and document store out of step"
         self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.post.id, None, a.warnings)
 

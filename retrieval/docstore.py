@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -30,6 +31,11 @@ def label_key(label: str) -> str:
     return unicodedata.normalize("NFKC", label).casefold().strip()
 
 
+def post_record(post: Post) -> bytes:
+    """A post as the store keeps it: one line of JSON (JSON escapes newlines)."""
+    return json.dumps(post.to_record(), ensure_ascii=False).encode()
+
+
 def epoch(when: datetime | None) -> int:
     """A post date as epoch seconds (``UNDATED`` for None)."""
     return UNDATED if when is None else int(when.astimezone(timezone.utc).timestamp())
@@ -48,17 +54,28 @@ class LabelLists:
         if self._ptr.shape[0] != len(self._rows) + 1 or int(self._ptr[-1]) != self._docs.shape[0] \
                 or bool((np.diff(self._ptr) < 0).any()):
             raise ValueError("label lists disagree with their rows")
-        self._added: defaultdict[str, list[int]] = defaultdict(list)
+        self._added: defaultdict[str, array] = defaultdict(lambda: array("i"))  # 4 bytes a document
+        self._written: dict[str, int] = {}  # per key, how many of its added documents a full save wrote
 
     def add(self, key: str, doc: int) -> None:
         self._added[key].append(doc)
+
+    def unwritten(self) -> Iterator[tuple[str, int]]:
+        """(label, document) added since the last :meth:`mark_written`, for a journal."""
+        for key, docs in self._added.items():
+            for doc in docs[self._written.get(key, 0) :]:
+                yield key, doc
+
+    def mark_written(self) -> None:
+        """Every list so far is on disk whole."""
+        self._written = {key: len(docs) for key, docs in self._added.items()}
 
     def docs(self, key: str) -> np.ndarray:
         """The documents labelled ``key``, ascending."""
         row = self._rows.get(key)
         saved = self._docs[int(self._ptr[row]) : int(self._ptr[row + 1])] if row is not None else self._docs[:0]
         added = self._added.get(key)
-        return np.concatenate([saved, np.asarray(added, saved.dtype)]) if added else saved
+        return np.concatenate([saved, np.frombuffer(added, np.int32).astype(saved.dtype)]) if added else saved
 
     def renumbered(self, renumber: np.ndarray) -> "LabelLists":
         """The same lists with documents renumbered (old -> new; -1: dropped)."""
@@ -99,14 +116,12 @@ class DocStore:
         if len(self.ids) != len(self.stored):
             raise ValueError("post ids and stored posts disagree in number")
         self.dates = dates if dates is not None else np.zeros(0, np.int64)
-        self._new_dates: list[int] = []
+        self._new_dates = array("q")
         # Recently decoded documents: a search tests its phrases in a pool of candidates' texts,
         # then shows some of the same posts (a stored document never changes).
         self._parts = lru_cache(maxsize=DECODED_DOCS)(self._decode)
         self.labels = {kind: (labels or {}).get(kind) or LabelLists() for kind in LABEL_KINDS}
-        #: (kind, key, doc) added since the labels were last written whole.
-        self._label_log: list[list] = []
-        for kind, key, doc in label_log or ():
+        for kind, key, doc in label_log or ():  # added since the labels were last written whole
             self._add_label(kind, key, doc)
 
     def __len__(self) -> int:
@@ -114,13 +129,13 @@ class DocStore:
 
     def _add_label(self, kind: str, key: str, doc: int) -> None:
         self.labels[kind].add(key, doc)
-        self._label_log.append([kind, key, doc])
 
-    def append(self, post: Post, text: bytes | None = None) -> int:
-        """Store a post (``text``: its :func:`~retrieval.phrases.text_of`, UTF-8, if already
-        computed); returns its document number."""
+    def append(self, post: Post, text: bytes | None = None, record: bytes | None = None) -> int:
+        """Store a post (``text``: its :func:`~retrieval.phrases.text_of`, UTF-8, and
+        ``record``: its :func:`post_record`, if already computed); returns its document number."""
         doc = len(self)
-        record = json.dumps(post.to_record(), ensure_ascii=False).encode()  # one line: JSON escapes newlines
+        if record is None:
+            record = post_record(post)
         if text is None:
             text = text_of(post.title, post.searchable_body).encode()
         self.stored.append(record + b"\n" + text)
@@ -134,8 +149,8 @@ class DocStore:
     def flush(self) -> None:
         """Fold appended dates into the ``dates`` array."""
         if self._new_dates:
-            self.dates = np.concatenate([self.dates, np.asarray(self._new_dates, np.int64)])
-            self._new_dates.clear()
+            self.dates = np.concatenate([self.dates, np.frombuffer(self._new_dates, np.int64)])
+            self._new_dates = array("q")
 
     def _decode(self, doc: int) -> tuple[bytes, bytes]:
         """A document's record and text (see :attr:`_parts`, which caches this)."""
@@ -170,12 +185,13 @@ class DocStore:
 
     def labels_saved_form(self) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """All labels, for a full save (after which the label log starts empty)."""
-        self._label_log = []
+        for lists in self.labels.values():
+            lists.mark_written()
         return {kind: lists.saved_form() for kind, lists in self.labels.items()}
 
     def label_log(self) -> list[list]:
         """Labels added since the last :meth:`labels_saved_form`, for an incremental save."""
-        return list(self._label_log)
+        return [[kind, key, doc] for kind, lists in self.labels.items() for key, doc in lists.unwritten()]
 
     def compacted(self, live: np.ndarray) -> tuple["DocStore", np.ndarray]:
         """A new store with only the live documents, and the old -> new number map."""

@@ -23,27 +23,20 @@ from .strings import Strings
 MERGE_MIN_DOCS = 2000
 #: …or this share of all documents, whichever is larger.
 MERGE_SHARE = 0.05
+#: Queued postings are packed into a segment of their own ("run") at this many: a build
+#: queues every posting, which would take gigabytes unpacked (9 bytes each).
+RUN_POSTINGS = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class DocTerms:
-    """A document's distinct terms, their frequencies and title flags, and its length in tokens."""
+    """A document's distinct terms (vocabulary numbers), their frequencies and title flags,
+    and its length in tokens (see :class:`~retrieval.analyze.TermCounter`, which counts them)."""
 
-    terms: tuple[str, ...]
-    tfs: tuple[int, ...]
-    in_title: tuple[bool, ...]
+    terms: np.ndarray
+    tfs: np.ndarray
+    in_title: np.ndarray
     length: int
-
-    @classmethod
-    def count(cls, title_tokens: list[str], body_tokens: list[str]) -> "DocTerms":
-        """Count a document's tokens (title and body form one text, as rank-bm25 sees it)."""
-        counts = Counter(title_tokens)
-        counts.update(body_tokens)
-        in_title = set(title_tokens)
-        return cls(
-            tuple(counts), tuple(counts.values()), tuple(t in in_title for t in counts),
-            len(title_tokens) + len(body_tokens),
-        )
 
 
 @dataclass(slots=True)
@@ -76,10 +69,13 @@ class InvertedIndex:
         self.doc_len = doc_len if doc_len is not None else np.zeros(0, np.int32)
         self.live = live if live is not None else np.zeros(0, np.bool_)
         self.params = params
-        # Queued documents' postings, flat (9 bytes a posting: a full build queues them all).
-        self._queued_terms, self._queued_tfs, self._queued_flags = array("i"), array("i"), array("b")
-        self._queued_counts: list[int] = []  # distinct terms of each queued document
-        self._pending_lens: list[int] = []
+        # Queued documents' postings (views of their batches' arrays), packed into runs as
+        # they pile up, and the documents' lengths.
+        self._queued: list[DocTerms] = []
+        self._queued_postings = 0
+        self._runs: list[Segment] = []
+        self._run_base = 0  # the first queued document not in a run yet
+        self._pending_lens = array("i")
         self._delta_base = int(self.delta.docs.min()) if self.delta.size else None
         #: Per term, the live documents of the main segment that hold it: kept up to date as
         #: documents die (decoding a big main segment to count again would take seconds).
@@ -109,12 +105,26 @@ class InvertedIndex:
     def add(self, terms: DocTerms) -> int:
         """Queue a document for the delta segment; returns its number. Call :meth:`commit` after."""
         doc = self.n_docs
-        self._queued_terms.extend(self.vocab.add_all(terms.terms))
-        self._queued_tfs.extend(terms.tfs)
-        self._queued_flags.extend(terms.in_title)
-        self._queued_counts.append(len(terms.terms))
+        if not self._queued:
+            self._run_base = doc
+        self._queued.append(terms)
+        self._queued_postings += terms.terms.shape[0]
         self._pending_lens.append(terms.length)
+        if self._queued_postings >= RUN_POSTINGS:
+            self._pack_run()
         return doc
+
+    def _pack_run(self) -> None:
+        """Pack the queued postings into a run (sorted by term, gaps encoded)."""
+        if not self._queued:
+            return
+        queued, self._queued, self._queued_postings = self._queued, [], 0
+        terms = np.concatenate([d.terms for d in queued])
+        docs = np.repeat(np.arange(self._run_base, self._run_base + len(queued), dtype=np.int32),
+                         [d.terms.shape[0] for d in queued])
+        tfs = np.concatenate([d.tfs for d in queued])
+        flags = np.concatenate([d.in_title for d in queued])
+        self._runs.append(Segment.from_postings(terms, docs, tfs, flags, int(terms.max()) + 1 if terms.size else 0))
 
     def is_live(self, doc: int) -> bool:
         """Whether ``doc`` counts (documents queued since the last commit do)."""
@@ -142,23 +152,13 @@ class InvertedIndex:
         """
         if self._pending_lens:
             first = self.doc_len.shape[0]
-            queued = (
-                np.frombuffer(self._queued_terms, np.int32).copy(),
-                np.repeat(np.arange(first, first + len(self._queued_counts)), self._queued_counts),
-                np.frombuffer(self._queued_tfs, np.int32).astype(np.int64),
-                np.frombuffer(self._queued_flags, np.int8).astype(np.bool_),
-            )
-            self._queued_terms, self._queued_tfs, self._queued_flags = array("i"), array("i"), array("b")
-            self._queued_counts = []
-            self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_lens, np.int32)])
+            self._pack_run()
+            self.doc_len = np.concatenate([self.doc_len, np.frombuffer(self._pending_lens, np.int32)])
             self.live = np.concatenate([self.live, np.ones(len(self._pending_lens), np.bool_)])
-            self._pending_lens.clear()
-            old = self.delta
-            parts = [(old.terms(), old.docs, old.tfs.astype(np.int64), old.flags())] if old.size else []
-            parts.append(tuple(queued))
-            terms, docs, tfs, flags = (np.concatenate(col) for col in zip(*parts))
+            self._pending_lens = array("i")
+            runs, self._runs = [self.delta, *self._runs], []
             # Only as many rows as the delta's own terms: it is written at every save.
-            self.delta = Segment.from_postings(terms, docs, tfs, flags, int(terms.max()) + 1 if terms.size else 0)
+            self.delta = merge(runs, self.live, max(run.n_terms for run in runs))
             if self._delta_base is None:
                 self._delta_base = first
         self.refresh_statistics()
@@ -184,8 +184,11 @@ class InvertedIndex:
 
     # ---- scoring ----------------------------------------------------------------------------
     def term_ids(self, tokens: list[str]) -> Counter[int]:
-        """Query tokens as term ids with their counts; unknown tokens are left out (idf 0)."""
-        return Counter(self.vocab[t] for t in tokens if t in self.vocab)
+        """Query tokens as term ids with their counts; tokens no live document holds are left
+        out (idf 0), as rank-bm25, which knows only the documents' terms, leaves them out."""
+        numbers = (self.vocab.get(t) for t in tokens)
+        df = self.df
+        return Counter(t for t in numbers if t is not None and t < df.shape[0] and df[t] > 0)
 
     def postings(self, term: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """A term's postings in each segment (ValueError if they name documents past the last:

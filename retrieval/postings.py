@@ -15,6 +15,8 @@ import numpy as np
 from .gaps import DocGaps
 
 DOC_DTYPE = np.int32
+#: Postings a merge decodes at a time (about 20 bytes each while decoded).
+MERGE_CHUNK = 2_000_000
 
 
 def narrow(tfs: np.ndarray) -> np.ndarray:
@@ -83,6 +85,18 @@ class Segment:
             return np.zeros(0, DOC_DTYPE), self.tfs[:0], np.zeros(0, np.bool_)
         return self.gaps.term(term), self.tfs[lo:hi], unbits(self.titles, lo, hi)
 
+    def rows(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Terms ``a:b``'s postings, decoded: (count per term, docs, tfs, in_title)."""
+        counts = np.zeros(b - a, np.int64)
+        hi = min(b, self.n_terms)
+        if a >= hi:
+            return counts, np.zeros(0, DOC_DTYPE), self.tfs[:0], np.zeros(0, np.bool_)
+        ptr = self.ptr[a : hi + 1] - self.ptr[a]
+        counts[: hi - a] = np.diff(ptr)
+        lo, end = int(self.ptr[a]), int(self.ptr[hi])
+        docs = self.gaps.sliced(a, hi).decode(ptr)
+        return counts, docs, self.tfs[lo:end], unbits(self.titles, lo, end)
+
     def widened(self, n_terms: int) -> "Segment":
         """The same postings with rows for ``n_terms`` terms (the new ones empty)."""
         extra = n_terms - self.n_terms
@@ -96,20 +110,22 @@ class Segment:
         """Every posting's title flag."""
         return unbits(self.titles, 0, self.size)
 
-    def terms(self) -> np.ndarray:
-        """The term id of every posting (the expansion of ``ptr``)."""
-        return np.repeat(np.arange(self.n_terms, dtype=np.int32), np.diff(self.ptr))
-
     def doc_frequencies(self, n_terms: int, live: np.ndarray) -> np.ndarray:
-        """Per term, how many live documents it occurs in."""
+        """Per term, how many live documents it occurs in (decoding a range of terms at a
+        time, and nothing when every document is live)."""
         df = np.zeros(n_terms, np.int64)
         if self.size == 0:
             return df
         counts = np.diff(self.ptr)
         df[: self.n_terms] = counts
-        dead = ~live[self.docs]
-        if dead.any():
-            df -= np.bincount(self.terms()[dead], minlength=n_terms)
+        if bool(live.all()):
+            return df
+        bounds = _ranges(counts, MERGE_CHUNK)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            range_counts, docs, _, _ = self.rows(a, b)
+            dead = ~live[docs]
+            if dead.any():
+                df[a:b] -= np.bincount(np.repeat(np.arange(b - a), range_counts)[dead], minlength=b - a)
         return df
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -117,31 +133,62 @@ class Segment:
         return {"ptr": self.ptr, **self.gaps.arrays(), "tfs": self.tfs, "titles": self.titles}
 
 
-def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.ndarray | None = None) -> Segment:
+def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.ndarray | None = None,
+          chunk: int = MERGE_CHUNK) -> Segment:
     """One segment holding the live postings of ``segments`` (whose documents must not overlap
     and must ascend from one segment to the next); ``renumber`` maps old document numbers to new.
 
-    Each later segment's postings are inserted after the same term's rows so far, in one
-    pass over the arrays (no sort: merging a small delta into a big main segment is a copy).
+    A term's merged rows are its rows in each segment, one segment after another, so each
+    posting is copied to its place (no sort). Terms are merged a range at a time, about
+    ``chunk`` postings per range, so a merge of a million posts' postings (or of the runs of a
+    build) needs memory for its compressed input and output and one range decoded, not for
+    every posting decoded at once.
     """
     full = [s for s in segments if s.size]
     if len(full) == 1 and renumber is None and bool(live.all()):  # e.g. the first build: nothing to merge
         return full[0].widened(n_terms)
-    docs, tfs, flags = np.zeros(0, DOC_DTYPE), np.zeros(0, np.uint8), np.zeros(0, np.bool_)
-    ptr = np.zeros(n_terms + 1, np.int64)
+    counts = np.zeros(n_terms, np.int64)
     for seg in full:
-        counts = np.zeros(n_terms, np.int64)
-        counts[: seg.n_terms] = np.diff(seg.ptr)
-        at = np.repeat(ptr[1 : seg.n_terms + 1], np.diff(seg.ptr))  # the end of each term's rows so far
-        docs = np.insert(docs, at, seg.docs.astype(DOC_DTYPE, copy=False))
-        tfs = np.insert(tfs.astype(np.result_type(tfs, seg.tfs), copy=False), at, seg.tfs)
-        flags = np.insert(flags, at, seg.flags())
-        ptr[1:] += np.cumsum(counts)
-    keep = live[docs]
-    if not keep.all():
-        kept = np.zeros(docs.shape[0] + 1, np.int64)
-        np.cumsum(keep, out=kept[1:])
-        docs, tfs, flags, ptr = docs[keep], tfs[keep], flags[keep], kept[ptr]
-    if renumber is not None:
-        docs = renumber[docs].astype(DOC_DTYPE)
-    return Segment.of(ptr, docs, tfs, flags)
+        counts[: seg.n_terms] += np.diff(seg.ptr)
+    tf_type = np.result_type(np.uint8, *(seg.tfs.dtype for seg in full))
+    bounds = _ranges(counts, chunk)
+    kept_counts, gap_parts, tf_parts, flag_parts = [], [], [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        ptr = np.zeros(b - a + 1, np.int64)
+        np.cumsum(counts[a:b], out=ptr[1:])
+        docs, tfs, flags = np.empty(int(ptr[-1]), DOC_DTYPE), np.empty(int(ptr[-1]), tf_type), np.empty(int(ptr[-1]), np.bool_)
+        at = ptr[:-1].copy()  # where each term's next rows go
+        for seg in full:
+            seg_counts, seg_docs, seg_tfs, seg_flags = seg.rows(a, b)
+            if seg_docs.size:
+                dest = np.repeat(at - np.concatenate([[0], np.cumsum(seg_counts)[:-1]]), seg_counts)
+                dest += np.arange(seg_docs.shape[0])
+                docs[dest], tfs[dest], flags[dest] = seg_docs, seg_tfs, seg_flags
+                at += seg_counts
+        keep = live[docs]
+        if not keep.all():
+            kept = np.zeros(docs.shape[0] + 1, np.int64)
+            np.cumsum(keep, out=kept[1:])
+            docs, tfs, flags, ptr = docs[keep], tfs[keep], flags[keep], kept[ptr]
+        if renumber is not None:
+            docs = renumber[docs].astype(DOC_DTYPE)
+        kept_counts.append(np.diff(ptr))
+        gap_parts.append(DocGaps.encode(docs, ptr))
+        tf_parts.append(tfs)
+        flag_parts.append(flags)
+    ptr = np.zeros(n_terms + 1, np.int64)
+    if kept_counts:
+        np.cumsum(np.concatenate(kept_counts), out=ptr[1:])
+    if not gap_parts:
+        return Segment.empty(n_terms)
+    return Segment(ptr, DocGaps.joined(gap_parts), narrow(np.concatenate(tf_parts)), bits(np.concatenate(flag_parts)))
+
+
+def _ranges(counts: np.ndarray, chunk: int) -> list[int]:
+    """Term boundaries 0 = b0 < b1 < … < bk = len(counts), about ``chunk`` postings apart."""
+    total = np.cumsum(counts)
+    if not total.size:
+        return [0]
+    marks = np.arange(chunk, int(total[-1]), chunk)
+    inner = np.searchsorted(total, marks, side="right") + 1
+    return sorted({0, *inner[inner < counts.shape[0]].tolist(), counts.shape[0]})

@@ -16,11 +16,14 @@ import queue
 import struct
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
 _HEADER = struct.Struct("<Q")
+#: Batches in flight per worker: one being analyzed, one waiting to be taken.
+AHEAD = 2
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -66,7 +69,7 @@ class WorkerPool:
             self.close()
             raise
 
-    def _run(self, batch: list) -> list:
+    def _run(self, batch: list) -> Any:
         proc = self._idle.get()
         try:
             send(proc.stdin, batch)  # type: ignore[arg-type]
@@ -76,10 +79,18 @@ class WorkerPool:
         self._idle.put(proc)
         return result
 
-    def map(self, batches: Iterable[list]) -> Iterator[list]:
-        """Each batch's results, in the order of the batches, computed concurrently."""
+    def map(self, batches: Iterable[list]) -> Iterator[Any]:
+        """Each batch's results, in the order of the batches, computed concurrently. At most
+        :data:`AHEAD` batches per worker are in flight: results the caller has not taken yet
+        wait in memory, and a build must not hold a million posts' worth of them."""
         with ThreadPoolExecutor(len(self._procs)) as threads:
-            yield from threads.map(self._run, batches)
+            pending: deque[Future] = deque()
+            for batch in batches:
+                pending.append(threads.submit(self._run, batch))
+                if len(pending) >= AHEAD * len(self._procs):
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def close(self) -> None:
         for proc in self._procs:

@@ -118,7 +118,9 @@ postings = st.lists(st.tuples(st.integers(0, 5), st.integers(1, 300), st.boolean
 @given(st.lists(postings, min_size=1, max_size=4), st.data())
 @settings(max_examples=80, deadline=None)
 def test_merge_equals_sorting_every_posting(per_doc, data):
-    """Segments of consecutive documents merge into what one sort of all postings gives."""
+    """Segments of consecutive documents (each with rows for only as many terms as it uses)
+    merge into what one sort of all postings gives, a few terms' postings at a time or all at
+    once, and compacted (dead documents dropped, the rest renumbered) or not."""
     n_terms, segments, rows = 6, [], []
     doc = 0
     for seg_docs in per_doc:
@@ -129,11 +131,14 @@ def test_merge_equals_sorting_every_posting(per_doc, data):
             doc += 1
         if cols:
             terms, docs, tfs, flags = (np.array(c) for c in zip(*cols))
-            segments.append(Segment.from_postings(terms, docs, tfs, flags, n_terms))
+            segments.append(Segment.from_postings(terms, docs, tfs, flags, int(terms.max()) + 1))
             rows += cols
     live = np.array(data.draw(st.lists(st.booleans(), min_size=doc, max_size=doc)), np.bool_)
-    merged = merge(segments, live, n_terms)
-    kept = sorted((t, d, f, b) for t, d, f, b in rows if live[d])
+    chunk, compact = data.draw(st.integers(1, 8)), data.draw(st.booleans())
+    renumber = np.where(live, np.cumsum(live) - 1, -1) if compact else None
+    merged = merge(segments, live, n_terms, renumber, chunk=chunk)
+    new = (lambda d: int(renumber[d])) if compact else (lambda d: d)
+    kept = sorted((t, new(d), f, b) for t, d, f, b in rows if live[d])
     got = [(t, int(d), int(f), bool(b)) for t in range(n_terms) for d, f, b in zip(*merged.postings(t))]
     assert got == kept
 

@@ -95,18 +95,18 @@ class TermCounter:
         """Append a post's distinct terms (title and body form one text, as rank-bm25 sees
         it) to the batch; returns its span (first row, end row, length in tokens)."""
         counts = Counter(title_tokens)
+        titled = len(counts)  # the title's terms come first in the counter (insertion order)
         counts.update(body_tokens)
-        in_title = set(title_tokens)
-        numbers, new = self._numbers, self._new
+        numbers = self._numbers
+        before = len(numbers)
+        setdefault = numbers.setdefault
+        ids = [setdefault(term, len(numbers)) for term in counts]  # a new term gets the next number
+        if len(numbers) > before:
+            self._new.extend(term for term, number in zip(counts, ids) if number >= before)
         lo = len(self.terms)
-        for term in counts:
-            number = numbers.get(term)
-            if number is None:
-                number = numbers[term] = len(numbers)
-                new.append(term)
-            self.terms.append(number)
+        self.terms.extend(ids)
         self.tfs.extend(counts.values())
-        self.in_title.extend(term in in_title for term in counts)
+        self.in_title.frombytes(b"\1" * titled + b"\0" * (len(counts) - titled))
         return lo, len(self.terms), len(title_tokens) + len(body_tokens)
 
     def batch(self, analyses: list[Analysis]) -> Batch:

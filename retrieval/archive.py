@@ -330,6 +330,8 @@ class Archive:
             self.settle_seconds = settle
         self.index.merge_delta()
         self._save(full=True)
+        if self._dir is not None and not self.read_only:  # serve what was saved, memory-mapped, not the build's copies
+            self._load()
         log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for _, e in self.files.noted() if e.reason))
 
     def scan(self, full: bool = True) -> "Scanned":

@@ -24,8 +24,9 @@ MERGE_MIN_DOCS = 2000
 #: …or this share of all documents, whichever is larger.
 MERGE_SHARE = 0.05
 #: Queued postings are packed into a segment of their own ("run") at this many: a build
-#: queues every posting, which would take gigabytes unpacked (9 bytes each).
-RUN_POSTINGS = 4_000_000
+#: queues every posting, which would take gigabytes unpacked (9 bytes each), and packing
+#: takes about 75 bytes a posting for a moment.
+RUN_POSTINGS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

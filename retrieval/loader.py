@@ -12,6 +12,7 @@ import frontmatter
 import yaml
 
 from .dates import coerce_front_matter_date, date_from_filename
+from .frontyaml import simple_mapping
 from .hexo import Site, category_hierarchies, published, site_timezone
 from .markup import display_title, plain_text, source_url, split_code
 from .post import Post
@@ -71,7 +72,9 @@ def _front_matter(text: str) -> tuple[dict, str]:
         raise MalformedPost("no YAML front matter (expected a '---' block at the top)")
     try:
         raw, content = _YAML.split(text)
-        meta = yaml.load(raw, Loader=_FrontMatterLoader)  # noqa: S506 (a safe loader)
+        meta = simple_mapping(raw, _FrontMatterLoader)
+        if meta is None:
+            meta = yaml.load(raw, Loader=_FrontMatterLoader)  # noqa: S506 (a safe loader)
     except (yaml.YAMLError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MalformedPost(f"invalid YAML front matter: {first_line}") from None

@@ -207,8 +207,11 @@ class Save:
             writer(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        data = path.read_bytes()
-        self.files[key] = {"name": name, "size": len(data), "crc": _crc(data)}
+        size, crc = 0, 0
+        with path.open("rb") as fh:  # what is on disk, a chunk at a time (some files are 100s of MB)
+            while chunk := fh.read(_CHUNK):
+                size, crc = size + len(chunk), zlib.crc32(chunk, crc)
+        self.files[key] = {"name": name, "size": size, "crc": crc}
 
     def array(self, key: str, arr: np.ndarray) -> None:
         """Write an array as ``.npy``."""
@@ -219,7 +222,7 @@ class Save:
         payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
         self._write(key, f"{key}.g{self.generation}.json", lambda fh: fh.write(payload))
 
-    def append_blob(self, key: str, data: bytes, *, fresh: bool = False) -> None:
+    def append_blob(self, key: str, data: bytes | memoryview, *, fresh: bool = False) -> None:
         """Append to an append-only blob (a new file when ``fresh``)."""
         entry = self.files.get(key)
         if fresh or entry is None:

@@ -165,10 +165,12 @@ class FrameStore:
         """How much of the blob is on disk: a save appends to it, or (when 0) starts a new one."""
         return self._saved_len
 
-    def unsaved_bytes(self) -> bytes:
-        """Frames made since the last save (the waiting documents are compressed first)."""
+    def unsaved_bytes(self) -> memoryview:
+        """Frames made since the last save (the waiting documents are compressed first): a
+        view, not a copy (a build's are most of the index), to be released before the next
+        :meth:`append`."""
         self.seal()
-        return bytes(self._added[self._saved_len - len(self._blob) :])
+        return memoryview(self._added)[self._saved_len - len(self._blob) :]
 
     def mark_saved(self) -> None:
         self._saved_len = len(self._blob) + len(self._added)

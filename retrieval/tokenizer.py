@@ -24,7 +24,7 @@ import unicodedata
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,32 @@ def simplified_table() -> dict[int, str]:
     return table
 
 
+@functools.cache
+def _char_table(fold: Callable[[str], str]) -> list[str]:
+    """``fold`` of every BMP character, as a list (the fastest table ``str.translate`` takes;
+    characters past its end are left as they are)."""
+    return [fold(chr(code)) if not 0xD800 <= code < 0xE000 else chr(code) for code in range(0x10000)]
+
+
+def _nfkc_char(ch: str) -> str:
+    return unicodedata.normalize("NFKC", ch)
+
+
+def _simplified_char(ch: str) -> str:
+    return simplified_table().get(ord(ch), ch)
+
+
 def normalize(text: str) -> str:
-    """NFKC, lower case, simplified characters, and every non-word character turned into a space."""
-    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower().translate(simplified_table()))
+    """NFKC, lower case, simplified characters, and every non-word character turned into a space.
+
+    NFKC of a whole text is slow (60 µs for a short post). Replacing each character by its
+    own NFKC leaves the text's compatibility decomposition, hence its NFKC, as it was; when the
+    result is already in NFKC (nearly always: it is what full-width punctuation needs), that
+    is the answer, and a quick check says so."""
+    folded = text.translate(_char_table(_nfkc_char))
+    if not unicodedata.is_normalized("NFKC", folded):
+        folded = unicodedata.normalize("NFKC", folded)
+    return _NON_WORD.sub(" ", folded.lower().translate(_char_table(_simplified_char)))
 
 
 def _fold_char(ch: str) -> str:

@@ -95,3 +95,89 @@ def test_duplicate_urlname_is_skipped(content: Path):
     archive = Archive.open(content, settle_seconds=0)
     skipped = archive.stats().skipped
     assert len(skipped) == 1 and "duplicate id" in next(iter(skipped.values()))
+
+
+# ---- the front-matter fast path agrees with YAML ---------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+import yaml  # noqa: E402
+
+from retrieval.frontyaml import simple_mapping  # noqa: E402
+from retrieval.loader import _FrontMatterLoader  # noqa: E402
+
+#: Scalars YAML reads as other types, or not at all, beside ordinary text.
+TRICKY = ["yes", "No", "on", "~", "null", "true", "0123", "0x1f", "1_000", "-5", "3.5e3", ".inf", "2019-11-01",
+          "2019-11-01 10:00:00", "2019-13-45", "2019-11-01T10:00:00+08:00", "a: b", "a #b", "a:", "#x", "- x",
+          "[1, 2]", "{a: 1}", "&anchor", "*alias", "!tag x", "|", ">", "'q'", '"q"', "'it''s'", '"a\\"b"',
+          "%x", "@x", "`x", "?x", ":x", "a,b", "a]b", "南开大学->标题 | nankai.info", "温家宝", "<<", "=",
+          "x y ", " x", "a\u3000b", "a'b", 'a"b']
+#: Mostly the characters front matter is made of, YAML's indicators among them.
+USUAL = "温家宝新闻abcXY019 -:.#'\"|>[]{},&*!%@`?~_/"
+scalar_text = st.one_of(st.sampled_from(TRICKY), st.text(USUAL, max_size=12), st.text("温家宝新闻ab019 -.", max_size=12),
+                        st.text(st.characters(blacklist_categories=("Cs",)), max_size=12))
+KEYS = ["title", "date", "tags", "categories", "urlname", "no", "1", "a b", "-k", "k:", "#k"]
+key_text = st.one_of(st.sampled_from(KEYS[:5]), st.sampled_from(KEYS), st.text(USUAL, min_size=1, max_size=6),
+                     st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6))
+
+
+@st.composite
+def front_matter(draw) -> str:
+    lines = []
+    for key in draw(st.lists(key_text, max_size=4)):
+        if draw(st.booleans()):
+            lines.append(f"{key}: {draw(scalar_text)}")
+        else:
+            lines.append(f"{key}:" + draw(st.sampled_from(["", " "])))
+            indent = draw(st.sampled_from(["", "  "]))
+            lines += [f"{indent}- {draw(scalar_text)}" for _ in range(draw(st.integers(0, 3)))]
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(["", "# comment", "  more", "---", "\t- x"])))
+    return "\n".join(lines)
+
+
+def yaml_reading(raw: str):
+    try:
+        return ("ok", yaml.load(raw, Loader=_FrontMatterLoader))  # noqa: S506 (a safe loader)
+    except (yaml.YAMLError, ValueError) as exc:
+        return ("error", type(exc).__name__)
+
+
+@given(front_matter())
+@settings(max_examples=1500, deadline=None)
+def test_the_front_matter_fast_path_reads_what_yaml_reads(raw: str):
+    fast = simple_mapping(raw, _FrontMatterLoader)
+    if fast is not None:  # (None: the fast path leaves it to YAML)
+        assert yaml_reading(raw) == ("ok", fast if fast else None) or (fast == {} and yaml_reading(raw) == ("ok", {}))
+
+
+def test_the_fast_path_takes_the_usual_front_matter():
+    raw = ('title: "新闻联播->温家宝出席会议 | tv.cctv.com"\ndate: 2012-11-05 19:22:59\n'
+           'urlname: 9c92-s1990\ntags: \n- "温家宝"\n- 领导人\ncategories:\n  - tv.cctv.com\n  - 新闻联播\n')
+    assert simple_mapping(raw, _FrontMatterLoader) == yaml_reading(raw)[1] == {
+        "title": "新闻联播->温家宝出席会议 | tv.cctv.com", "date": __import__("datetime").datetime(2012, 11, 5, 19, 22, 59),
+        "urlname": "9c92-s1990", "tags": ["温家宝", "领导人"], "categories": ["tv.cctv.com", "新闻联播"]}
+
+
+# ---- plain_text skips the passes that cannot match, and that changes nothing -----------------
+import html  # noqa: E402
+
+from retrieval import markup  # noqa: E402
+
+
+def every_pass(markdown: str) -> str:
+    """plain_text with every pass run, as it was before the passes had guards."""
+    text = markdown
+    for pattern, replacement, _ in markup._PASSES:
+        text = pattern.sub(replacement, text)
+    text = html.unescape(text)
+    lines = (markup._SPACES.sub(" ", line).strip() for line in text.splitlines())
+    return markup._BLANK_LINES.sub("\n", "\n".join(lines)).strip()
+
+
+MARKDOWN = "新闻abc 12.-*+_#>`~![]():/<!-->{%}&amp;\n\t\u3000\xa0\r\u2028x"
+
+
+@given(st.text(MARKDOWN, max_size=60) | st.text(max_size=40))
+@settings(max_examples=800, deadline=None)
+def test_plain_text_guards_change_nothing(markdown: str):
+    assert markup.plain_text(markdown) == every_pass(markdown)

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
-from retrieval.tokenizer import JiebaSegmenter, RjiebaSegmenter, Tokenizer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retrieval.tokenizer import JiebaSegmenter, RjiebaSegmenter, Tokenizer, normalize
 
 from conftest import FIXTURES
 
@@ -43,3 +46,22 @@ def test_default_segmenter_and_user_dict(tmp_path: Path):
     tok = Tokenizer(user_dict=user_dict)
     assert tok.segmenter.name == "jieba" and "整改落实推进会" in tok.tokenize("召开整改落实推进会")
     assert tok.fingerprint != Tokenizer().fingerprint
+
+
+def reference_normalize(text: str) -> str:
+    """normalize as it was defined: NFKC of the whole text, lower case, simplified, spaces."""
+    import unicodedata
+
+    from retrieval.tokenizer import _NON_WORD, simplified_table
+
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower().translate(simplified_table()))
+
+
+#: Characters NFKC composes, reorders, expands or folds, beside plain text of both scripts.
+NFKC_EDGES = "e\u0301\u0301\u0327a\u030a\u1100\u1161\u11a8\uac00\u00bd\u2460\u3000\uff0c\uff21\u337f\u0344\u0f73ſ\u212b\u2126ﬁ榮國習近平Σσ"
+
+
+@given(st.text(NFKC_EDGES, max_size=30) | st.text(max_size=30))
+@settings(max_examples=1500, deadline=None)
+def test_normalize_equals_nfkc_of_the_whole_text(text: str):
+    assert normalize(text) == reference_normalize(text)

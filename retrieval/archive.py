@@ -38,6 +38,10 @@ COMPACT_DEAD_SHARE = 0.25
 #: deleted: read the manifest again this many times before calling the index damaged.
 LOAD_ATTEMPTS = 4
 LOAD_RETRY_SECONDS = 0.05
+#: A refresh that reads more files than this merges, saves and reloads the index after each
+#: this many (:meth:`Archive._checkpoint`): a build's memory is that of this many posts, not
+#: of the whole archive.
+CHECKPOINT_FILES = 200_000
 #: ``access`` values of :meth:`Archive.open`.
 ACCESS = ("auto", "write", "read")
 #: The arrays saved beside the blob of a string table (terms, file names, post ids).
@@ -125,6 +129,8 @@ class Archive:
         self._unsettled: set[str] = set()
         #: Post ids given up during the current refresh (their duplicates may take them).
         self._freed: set[str] = set()
+        #: A build is under way (its checkpoints are saved as such: see :meth:`_build`).
+        self._building = False
         self.last_refresh: datetime | None = None
         self.last_refresh_seconds: float = 0.0
 
@@ -198,6 +204,9 @@ class Archive:
                 log.log(level, "building the index in %s: %s", where, exc)
         if not loaded:
             archive._build(progress)
+        elif archive._dir is not None and archive._dir.manifest.get("building"):
+            log.info("going on with the build that %s was saved in the middle of", where)
+            archive._build(progress, resume=True)
         elif sync:
             archive.refresh(progress=progress)
         return archive
@@ -319,15 +328,21 @@ class Archive:
         )
 
     # ---- building and syncing ---------------------------------------------------------------
-    def _build(self, progress: ProgressCallback | None) -> None:
-        self.index, self.docs = InvertedIndex(), DocStore()
-        self.files = self._new_files()
-        self._saved_terms = self._saved_ids = -1  # nothing of this index is saved yet
+    def _build(self, progress: ProgressCallback | None, resume: bool = False) -> None:
+        """Index every file; with ``resume``, go on with a build whose checkpoint was loaded
+        (its saves say ``building``, so that it is finished before it is served: served half
+        built, the posts still to come would reach subscribers as new)."""
+        if not resume:
+            self.index, self.docs = InvertedIndex(), DocStore()
+            self.files = self._new_files()
+            self._saved_terms = self._saved_ids = -1  # nothing of this index is saved yet
         settle, self.settle_seconds = self.settle_seconds, 0.0
+        self._building = True
         try:
             self.refresh(progress=progress, save=False)
         finally:
             self.settle_seconds = settle
+            self._building = False
         self.index.merge_delta()
         self._save(full=True)
         if self._dir is not None and not self.read_only:  # serve what was saved, memory-mapped, not the build's copies
@@ -411,16 +426,32 @@ class Archive:
 
     def _analyze(self, jobs: list[tuple[str, FileStat]], result: RefreshResult, progress: ProgressCallback | None,
                  force: bool = False) -> None:
-        """Read, parse and index ``jobs`` (files whose names cannot be read are skipped unread)."""
+        """Read, parse and index ``jobs`` (files whose names cannot be read are skipped unread).
+        An archive that saves checkpoints every :data:`CHECKPOINT_FILES` files (see
+        :meth:`_checkpoint`)."""
         counter = (lambda n, total=len(jobs): progress(n, total)) if progress else None
         for rel, st in jobs:
             if st.bad_name:
                 self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
         readable = [(Path(st.path), rel) for rel, st in jobs if not st.bad_name]
-        for analysis in analyze_many(readable, self._setup(), self.tokenizer, self.index.vocab,
-                                     self.workers, counter):
-            self._apply(analysis, result, force)
+        for start in range(0, len(readable), CHECKPOINT_FILES):
+            part = readable[start : start + CHECKPOINT_FILES]
+            for analysis in analyze_many(part, self._setup(), self.tokenizer, self.index.vocab, self.workers, counter):
+                self._apply(analysis, result, force)
+            self._dirty_files.update(rel for _, rel in part)
+            if start + CHECKPOINT_FILES < len(readable) and self._dir is not None and not self.read_only:
+                self._checkpoint()
         self._dirty_files.update(rel for rel, _ in jobs)
+
+    def _checkpoint(self) -> None:
+        """Merge, save and load again what is indexed so far, in the middle of a long refresh
+        (a build): the posts indexed so far are then memory-mapped from disk rather than held
+        in memory, and a build that is killed keeps them (the next one reads only the rest)."""
+        self.docs.flush()
+        self.index.commit()
+        self._merge()
+        self._save(full=True)
+        self._load()
 
     def _setup(self) -> Setup:
         return Setup(self.tz_name, site=self.site)
@@ -537,7 +568,7 @@ class Archive:
             "files": {rel: self.files[rel].to_json() if rel in self.files else None for rel in sorted(self._dirty_files)},
             "ids": self.docs.ids.added_since(self._saved_ids),
         })
-        save.commit(**self._header(), posts=len(self.ids))
+        save.commit(**self._header(), posts=len(self.ids), building=self._building)
         self.docs.mark_saved()
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 from fake_bot_api import FakeBotAPI
 
 FIXTURES = Path(__file__).parent / "fixtures" / "posts"
+REPO = Path(__file__).resolve().parent.parent
+#: The environment of a child Python process that imports the project.
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
 
 MALFORMED: dict[str, bytes] = {
     "bad/bad-yaml.md": b"---\ntitle: [unclosed\ndate: 2019-01-01\n---\nbody\n",

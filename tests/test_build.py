@@ -3,17 +3,24 @@ the index a single process makes in one piece: the same term numbers, postings a
 
 from __future__ import annotations
 
+import json
 import random
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import retrieval.archive
 import retrieval.index
 from retrieval import Archive
 from retrieval.analyze import POOL_THRESHOLD
+from retrieval.storage import MANIFEST
 
-from conftest import write_post
+from conftest import ENV, write_post
 
 WORDS = ["经济", "发展", "香港", "教育", "科技", "创新", "农业", "改革", "开放", "合作", "会议", "主席",
          "人民", "环境", "保护", "文化", "交流", "城市", "乡村", "医疗"]
@@ -53,3 +60,42 @@ def test_workers_and_runs_build_the_same_index(many: Path, tmp_path: Path, monke
                               alone.index.score(alone.query_tokens(alone.parse(query))).scores)
     reopened = Archive.open(many, tmp_path / "packed", settle_seconds=0)
     assert fingerprint(reopened) == fingerprint(alone)
+
+
+def test_checkpoints_build_the_same_index(many: Path, tmp_path: Path, monkeypatch):
+    alone = Archive.open(many, tmp_path / "alone", workers=1, settle_seconds=0)
+    monkeypatch.setattr(retrieval.archive, "CHECKPOINT_FILES", 70)  # saved and reloaded three times
+    saves = []
+    monkeypatch.setattr(Archive, "_checkpoint", lambda self, real=Archive._checkpoint: (saves.append(len(self)), real(self)))
+    checkpointed = Archive.open(many, tmp_path / "checkpointed", workers=2, settle_seconds=0)
+    assert saves == [70, 140, 210]
+    assert fingerprint(checkpointed) == fingerprint(alone)
+
+
+KILLED_MIDWAY = textwrap.dedent("""
+    import os, signal, sys
+    import retrieval.archive
+    from retrieval import Archive
+    retrieval.archive.CHECKPOINT_FILES = 100
+    seen = 0
+    def progress(n, total):
+        global seen
+        seen += n
+        if seen > 150:  # after the first checkpoint, before the second
+            os.kill(os.getpid(), signal.SIGKILL)
+    Archive.open(sys.argv[1], sys.argv[2], workers=1, settle_seconds=0, progress=progress)
+""")
+
+
+def test_a_build_killed_midway_goes_on_from_its_checkpoint(many: Path, tmp_path: Path, caplog):
+    index = tmp_path / "index"
+    child = subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(many), str(index)], env=ENV, timeout=120,
+                           capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-800:]
+    manifest = json.loads((index / MANIFEST).read_text())
+    assert (manifest["building"], manifest["posts"]) == (True, 100)
+    caplog.set_level("INFO")
+    resumed = Archive.open(many, index, workers=1, settle_seconds=0, sync=False)
+    assert "going on with the build" in caplog.text
+    assert json.loads((index / MANIFEST).read_text())["building"] is False
+    assert fingerprint(resumed) == fingerprint(Archive.open(many, tmp_path / "fresh", workers=1, settle_seconds=0))

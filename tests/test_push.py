@@ -19,10 +19,8 @@ import pytest
 
 from bot.store import SubscriberStore
 from bot_harness import Harness, running_bot
-from conftest import write_post
+from conftest import REPO, write_post
 from fake_bot_api import FakeBotAPI, utf16_len
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -19,10 +19,7 @@ import pytest
 from retrieval import Archive, ArchiveError
 from retrieval.storage import MANIFEST, IndexDir, _crc
 
-from conftest import write_post
-
-REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+from conftest import ENV, write_post
 
 
 def snapshot(archive: Archive) -> list:

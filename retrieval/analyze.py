@@ -198,7 +198,7 @@ def analyze_batch(state: WorkerState, batch: list[tuple[str, str]]) -> Batch:
 
 
 def analyze_many(
-    jobs: list[tuple[Path, str]],
+    jobs: list[tuple[str, str]],
     setup: Setup,
     tokenizer: Tokenizer,
     vocab: Strings,
@@ -211,8 +211,7 @@ def analyze_many(
     from .workers import WorkerPool
 
     workers = workers or os.cpu_count() or 1
-    pairs = [(str(p), r) for p, r in jobs]
-    batches = [pairs[i : i + BATCH_FILES] for i in range(0, len(pairs), BATCH_FILES)]
+    batches = [jobs[i : i + BATCH_FILES] for i in range(0, len(jobs), BATCH_FILES)]
     maps: dict[int, TermMap] = {}
     if len(jobs) < POOL_THRESHOLD or workers < 2:
         state = WorkerState(setup, tokenizer)

@@ -63,8 +63,8 @@ class Scanned(NamedTuple):
 
 @dataclass(slots=True)
 class RefreshResult:
-    """What a refresh found: the ids of posts added, changed and removed, and files newly
-    skipped (ids, not posts: a build's refresh adds a million; :meth:`Archive.get` has each)."""
+    """What a refresh found: the ids of posts added (none listed by a build's refresh, where
+    every post is new), changed and removed, and files newly skipped."""
 
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -433,9 +433,9 @@ class Archive:
         for rel, st in jobs:
             if st.bad_name:
                 self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
-        readable = [(Path(st.path), rel) for rel, st in jobs if not st.bad_name]
+        readable = [rel for rel, st in jobs if not st.bad_name]
         for start in range(0, len(readable), CHECKPOINT_FILES):
-            part = readable[start : start + CHECKPOINT_FILES]
+            part = [(self._scanner.path(rel), rel) for rel in readable[start : start + CHECKPOINT_FILES]]
             for analysis in analyze_many(part, self._setup(), self.tokenizer, self.index.vocab, self.workers, counter):
                 self._apply(analysis, result, force)
             self._dirty_files.update(rel for _, rel in part)
@@ -486,7 +486,7 @@ class Archive:
             if old.post_id != a.post.id:
                 self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.changed.append(a.post.id)
-        else:
+        elif not self._building:  # (everything a build indexes is new: nobody needs the list)
             result.added.append(a.post.id)
         for warning in a.warnings:
             log.debug("%s: %s", a.rel, warning)

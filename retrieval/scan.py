@@ -39,10 +39,10 @@ BAD_NAME = "file name is not valid UTF-8 (rename it to index it)"
 
 
 class FileStat(NamedTuple):
-    """A post file found on disk: where it is, its size and modification time, and why its
-    name cannot be used (None for a good name)."""
+    """A post file found on disk: its size and modification time, and why its name cannot be
+    used (None for a good name). Its path is :meth:`ContentScanner.path` of its name (not
+    kept here: a million of them would hold a hundred megabytes of paths)."""
 
-    path: str
     size: int
     mtime_ns: int
     bad_name: str | None = None
@@ -141,6 +141,10 @@ class ContentScanner:
             result.gone.update(gone + name for name in self._dirs.pop(gone).files)
         return result
 
+    def path(self, rel: str) -> str:
+        """The path of the file found as ``rel`` (a good name: a bad one is never read)."""
+        return os.path.join(self.root, rel)
+
     def stat(self, rel: str, fresh: bool = False) -> FileStat | None:
         """What the last scan found of the file ``rel`` (None: not there); with ``fresh``,
         its size and time now (a file can change without its directory changing)."""
@@ -150,7 +154,7 @@ class ContentScanner:
         if found is None or not fresh or found.bad_name:
             return found
         try:
-            st = os.stat(found.path)
+            st = os.stat(self.path(rel))
         except OSError:
             return found  # gone since: the next listing of its directory says so
         found = state.files[name] = found._replace(size=st.st_size, mtime_ns=st.st_mtime_ns)  # type: ignore[union-attr]
@@ -187,7 +191,7 @@ class ContentScanner:
                 if entry.is_dir():
                     if shown_name(name) is None:  # reported, not entered: its files' names are unusable too
                         st = entry.stat()
-                        state.files[escaped(name) + "/"] = FileStat(entry.path, 0, st.st_mtime_ns, BAD_NAME)
+                        state.files[escaped(name) + "/"] = FileStat(0, st.st_mtime_ns, BAD_NAME)
                     else:
                         state.subdirs.append((name, entry.is_symlink()))
                 elif is_post_name(name):
@@ -195,7 +199,7 @@ class ContentScanner:
                     if stat.S_ISREG(st.st_mode):
                         good = shown_name(name)
                         state.files[good or escaped(name)] = FileStat(
-                            entry.path, st.st_size, st.st_mtime_ns, None if good else BAD_NAME)
+                            st.st_size, st.st_mtime_ns, None if good else BAD_NAME)
                         newest = max(newest, st.st_mtime_ns)
             except OSError:
                 continue  # vanished while we looked

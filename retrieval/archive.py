@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -46,6 +47,15 @@ CHECKPOINT_FILES = 200_000
 ACCESS = ("auto", "write", "read")
 #: The arrays saved beside the blob of a string table (terms, file names, post ids).
 STRING_ARRAYS = ("offsets", "hashes", "order")
+
+
+def _give_back_freed_memory() -> None:
+    """Return the memory a build freed to the system (glibc keeps freed heap pages, and a
+    process that served after a build would hold hundreds of megabytes it no longer uses)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 class ArchiveError(ValueError):
@@ -347,6 +357,7 @@ class Archive:
         self._save(full=True)
         if self._dir is not None and not self.read_only:  # serve what was saved, memory-mapped, not the build's copies
             self._load()
+            _give_back_freed_memory()
         log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for _, e in self.files.noted() if e.reason))
 
     def scan(self, full: bool = True) -> "Scanned":
@@ -452,6 +463,7 @@ class Archive:
         self._merge()
         self._save(full=True)
         self._load()
+        _give_back_freed_memory()
 
     def _setup(self) -> Setup:
         return Setup(self.tz_name, site=self.site)

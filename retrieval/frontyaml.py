@@ -69,7 +69,7 @@ def simple_mapping(raw: str, loader: type) -> dict | None:
     items: list | None = None  # the list the last empty ``key:`` began
     indent: int | None = None
     for line in raw.split("\n"):
-        if not line.strip():
+        if not line.strip(" "):  # (YAML's white space is the space and the tab alone, not \xa0)
             continue
         item = _ITEM_LINE.fullmatch(line)
         if item:
@@ -88,7 +88,7 @@ def simple_mapping(raw: str, loader: type) -> dict | None:
         if not ok or isinstance(key, (list, dict)) or key in meta:
             return None
         value = found[2]
-        if value is None or not value.strip():
+        if value is None or not value.strip(" "):
             items, indent = [], None
             meta[key] = items
             continue

@@ -106,7 +106,7 @@ from retrieval.frontyaml import simple_mapping  # noqa: E402
 from retrieval.loader import _FrontMatterLoader  # noqa: E402
 
 #: Scalars YAML reads as other types, or not at all, beside ordinary text.
-TRICKY = ["yes", "No", "on", "~", "null", "true", "0123", "0x1f", "1_000", "-5", "3.5e3", ".inf", "2019-11-01",
+TRICKY = ["\xa0", "a\xa0", "yes", "No", "on", "~", "null", "true", "0123", "0x1f", "1_000", "-5", "3.5e3", ".inf", "2019-11-01",
           "2019-11-01 10:00:00", "2019-13-45", "2019-11-01T10:00:00+08:00", "a: b", "a #b", "a:", "#x", "- x",
           "[1, 2]", "{a: 1}", "&anchor", "*alias", "!tag x", "|", ">", "'q'", '"q"', "'it''s'", '"a\\"b"',
           "%x", "@x", "`x", "?x", ":x", "a,b", "a]b", "南开大学->标题 | nankai.info", "温家宝", "<<", "=",

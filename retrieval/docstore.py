@@ -165,6 +165,11 @@ class DocStore:
         """Document ``doc``'s compacted title and body, UTF-8 (see :func:`~retrieval.phrases.text_of`)."""
         return self._parts(doc)[1]
 
+    def texts(self, docs: list[int]) -> Iterator[bytes]:
+        """:meth:`text` of each of ``docs``, in order, decoded in one pass (not cached)."""
+        for data in self.stored.many(docs):
+            yield data.partition(b"\n")[2]
+
     def in_range(self, dates: DateRange) -> np.ndarray:
         """Per document: dated, and within ``dates``."""
         keep = self.dates != UNDATED

@@ -4,6 +4,7 @@ words" — the one rule that search filters, exclusions and subscriptions all ap
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .tokenizer import Tokenizer, fold_chars
@@ -38,14 +39,15 @@ def text_of(title: str, body: str) -> str:
     return compact(title + "\n" + body)
 
 
-def contains_phrase_bytes(haystack: bytes, phrase: str) -> bool:
-    """:func:`contains_phrase` on UTF-8 bytes: a plain byte search, decoding only when the
-    phrase has Latin ends whose word boundaries need checking."""
-    if not phrase or phrase.encode("utf-8") not in haystack:
-        return False
-    if not (_LATIN_EDGE.match(phrase[0]) or _LATIN_EDGE.match(phrase[-1])):
-        return True
-    return contains_phrase(haystack.decode("utf-8"), phrase)
+def phrase_test(phrase: str) -> Callable[[bytes], bool]:
+    """:func:`contains_phrase` for UTF-8 texts, set up once for many texts: a plain byte
+    search, decoding only when the phrase has Latin ends whose word boundaries need checking."""
+    target = phrase.encode("utf-8")
+    if not phrase:
+        return lambda text: False
+    if _LATIN_EDGE.match(phrase[0]) or _LATIN_EDGE.match(phrase[-1]):
+        return lambda text: target in text and contains_phrase(text.decode("utf-8"), phrase)
+    return lambda text: target in text
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +71,14 @@ class Phrase:
         """False when having the tokens is enough (a single token that is the whole phrase)."""
         return not (len(self.tokens) == 1 and self.tokens[0] == self.target)
 
+    def test(self) -> Callable[[bytes], bool]:
+        """:meth:`in_text` for UTF-8 texts, set up once for many texts."""
+        return phrase_test(self.target) if self.needs_text else lambda text: True
+
     def in_text(self, text: str | bytes) -> bool:
         """Whether a text that has all the tokens holds the phrase (compacted, str or UTF-8)."""
         if not self.needs_text:
             return True
         if isinstance(text, bytes):
-            return contains_phrase_bytes(text, self.target)
+            return phrase_test(self.target)(text)
         return contains_phrase(text, self.target)

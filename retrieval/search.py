@@ -14,7 +14,7 @@ from .post import Post
 from .query import Query
 from .questions import Answer, best_answer
 from .summary import SUMMARY_CHARS, Summary, post_summary, query_summary
-from .phrases import Phrase, compact, contains_phrase_bytes
+from .phrases import Phrase, compact, phrase_test
 from .tokenizer import Tokenizer
 
 
@@ -128,15 +128,14 @@ class Searcher:
             post = self._posts[doc] = self.docs.post(doc)
         return post
 
-    def _has_phrase(self, doc: int, phrase: str) -> bool:
-        return contains_phrase_bytes(self.docs.text(doc), phrase)
-
     def _docs_with_all(self, tokens: list[str], within: np.ndarray) -> np.ndarray:
         for token in dict.fromkeys(tokens):
             term = self.index.vocab.get(token)
             if term is None:
                 return within[:0]
-            within = within[np.isin(within, self.index.docs_with_term(term), assume_unique=True)]
+            has = np.zeros(self.index.n_docs, np.bool_)  # a mask, not np.isin's sort of both
+            has[self.index.docs_with_term(term)] = True
+            within = within[has[within]]
         return within
 
     def _docs_with_phrase(self, words: str, within: np.ndarray) -> np.ndarray:
@@ -146,7 +145,8 @@ class Searcher:
         found = self._docs_with_all(list(phrase.tokens), within)
         if not phrase.needs_text or not found.size:
             return found
-        return found[[phrase.in_text(self.docs.text(int(d))) for d in found]]
+        test = phrase.test()
+        return found[np.fromiter(map(test, self.docs.texts(found.tolist())), np.bool_, found.shape[0])]
 
     def _filter(self, query: Query, mask: np.ndarray) -> np.ndarray:
         if not query.dates.unbounded:
@@ -179,9 +179,14 @@ class Searcher:
         # The phrase bonus only raises scores, by at most (1 + bonus): examine candidates in
         # descending pre-bonus order until none left can enter the top k.
         pool = min(cand.shape[0], max(3 * k, 30))
+        test = phrase_test(phrase)
+        has: dict[int, bool] = {}  # candidates' phrase tests so far (a larger pool holds the last)
         while True:
             top = top_indices([pre], pool)
-            flags = np.array([self._has_phrase(int(d), phrase) for d in cand[top]])
+            docs = cand[top].tolist()
+            fresh = [d for d in docs if d not in has]
+            has.update(zip(fresh, map(test, self.docs.texts(fresh))))
+            flags = np.fromiter((has[d] for d in docs), np.bool_, len(docs))
             final = pre[top] * np.where(flags, 1 + bonus, 1.0)
             order = top_indices([final, self.docs.dates[cand[top]].astype(np.float64)], min(k, pool))
             kth = final[order[-1]] if order.size else 0.0

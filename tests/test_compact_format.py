@@ -66,6 +66,7 @@ def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch)
     for data in docs[:50]:
         store.append(data)
     assert [store[i] for i in range(50)] == docs[:50] and not store.trained  # raw, waiting
+    assert list(store.many([49, 3])) == [docs[49], docs[3]]
     for data in docs[50:100]:
         store.append(data)
     assert store.trained  # trained at the 80th
@@ -75,6 +76,8 @@ def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch)
     for data in docs[100:]:
         reopened.append(data)
     assert [reopened[i] for i in range(120)] == docs
+    picked = [119, 0, 105, 50, 99, 100, 3]  # saved, and appended since
+    assert list(reopened.many(picked)) == [docs[i] for i in picked]
     assert len(saved) < sum(map(len, docs[:100])) / 3
     assert [reopened.subset([3, 110])[i] for i in (0, 1)] == [docs[3], docs[110]]
 
@@ -102,6 +105,8 @@ def test_a_damaged_document_is_reported_not_returned():
     blob[int(offsets[1]) - 3] ^= 0xFF  # inside document 0's checksum or data
     with pytest.raises(DamagedDocument):
         FrameStore(bytes(blob), offsets, store.dictionary)[0]
+    with pytest.raises(DamagedDocument):
+        list(FrameStore(bytes(blob), offsets, store.dictionary).many([1, 0]))
 
 
 def test_frequencies_take_the_smallest_type_and_flags_one_bit():

@@ -105,3 +105,17 @@ def test_any_callback_data_decodes_or_is_refused(codec: CallbackCodec, data: str
     if action is not None:
         again = codec.encode(action)
         assert len(again.encode()) <= MAX_BYTES and codec.decode(again) == action
+
+
+PHRASE_TEXT = "新闻ab 1-，"
+
+
+@given(st.text(PHRASE_TEXT, max_size=30), st.text(PHRASE_TEXT, min_size=1, max_size=5))
+@settings(max_examples=500, deadline=None)
+def test_the_byte_phrase_test_agrees_with_the_text_one(haystack: str, words: str):
+    """The test run over stored texts (UTF-8 bytes) finds a phrase exactly where the one over
+    strings does, Latin word boundaries included."""
+    from retrieval.phrases import compact, contains_phrase, phrase_test
+
+    text, phrase = compact(haystack), compact(words)
+    assert phrase_test(phrase)(text.encode("utf-8")) == contains_phrase(text, phrase)

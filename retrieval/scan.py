@@ -24,6 +24,8 @@ import logging
 import os
 import stat
 import time
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -78,12 +80,57 @@ class ScanChanges:
     gone: set[str] = field(default_factory=set)
 
 
+class _Files:
+    """A directory's post files as the scanner remembers them between scans: the names in a
+    list, sizes and times in arrays, the reasons for bad names in a dict. (A dict of
+    :class:`FileStat` took about 250 bytes a file, a quarter of a gigabyte for a million files
+    held for the life of the bot; this takes about 90.)"""
+
+    __slots__ = ("_names", "_sizes", "_mtimes", "_bad")
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._sizes, self._mtimes = array("q"), array("q")
+        self._bad: dict[int, str] = {}
+
+    def add(self, name: str, st: FileStat) -> None:
+        if st.bad_name:
+            self._bad[len(self._names)] = st.bad_name
+        self._names.append(name)
+        self._sizes.append(st.size)
+        self._mtimes.append(st.mtime_ns)
+
+    def _stat(self, i: int) -> FileStat:
+        return FileStat(self._sizes[i], self._mtimes[i], self._bad.get(i))
+
+    def get(self, name: str) -> FileStat | None:
+        try:
+            return self._stat(self._names.index(name))  # (a directory's names: a short search, asked rarely)
+        except ValueError:
+            return None
+
+    def update(self, name: str, size: int, mtime_ns: int) -> FileStat:
+        """The file ``name`` (present) has this size and time now."""
+        i = self._names.index(name)
+        self._sizes[i], self._mtimes[i] = size, mtime_ns
+        return self._stat(i)
+
+    def items(self) -> Iterator[tuple[str, FileStat]]:
+        return ((name, self._stat(i)) for i, name in enumerate(self._names))
+
+    def names(self) -> set[str]:
+        return set(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+
 @dataclass(slots=True)
 class _Dir:
     mtime_ns: int
     #: (name, is a link) of each subdirectory to descend into.
     subdirs: list[tuple[str, bool]] = field(default_factory=list)
-    files: dict[str, FileStat] = field(default_factory=dict)
+    files: _Files = field(default_factory=_Files)
     racy: bool = False
 
 
@@ -136,7 +183,7 @@ class ContentScanner:
             new = self._dirs[rel].files
             result.files.update((rel + name, st) for name, st in new.items())
             if old is not None:
-                result.gone.update(rel + name for name in old.files.keys() - new.keys())
+                result.gone.update(rel + name for name in old.files.names() - new.names())
         for gone in self._dirs.keys() - seen:
             result.gone.update(gone + name for name in self._dirs.pop(gone).files)
         return result
@@ -157,8 +204,7 @@ class ContentScanner:
             st = os.stat(self.path(rel))
         except OSError:
             return found  # gone since: the next listing of its directory says so
-        found = state.files[name] = found._replace(size=st.st_size, mtime_ns=st.st_mtime_ns)  # type: ignore[union-attr]
-        return found
+        return state.files.update(name, st.st_size, st.st_mtime_ns)  # type: ignore[union-attr]
 
     def _visit(self, rel: str) -> _Dir | None:
         path = os.path.join(self.root, rel) if rel else str(self.root)
@@ -191,15 +237,15 @@ class ContentScanner:
                 if entry.is_dir():
                     if shown_name(name) is None:  # reported, not entered: its files' names are unusable too
                         st = entry.stat()
-                        state.files[escaped(name) + "/"] = FileStat(0, st.st_mtime_ns, BAD_NAME)
+                        state.files.add(escaped(name) + "/", FileStat(0, st.st_mtime_ns, BAD_NAME))
                     else:
                         state.subdirs.append((name, entry.is_symlink()))
                 elif is_post_name(name):
                     st = entry.stat()
                     if stat.S_ISREG(st.st_mode):
                         good = shown_name(name)
-                        state.files[good or escaped(name)] = FileStat(
-                            st.st_size, st.st_mtime_ns, None if good else BAD_NAME)
+                        state.files.add(good or escaped(name), FileStat(
+                            st.st_size, st.st_mtime_ns, None if good else BAD_NAME))
                         newest = max(newest, st.st_mtime_ns)
             except OSError:
                 continue  # vanished while we looked

@@ -89,3 +89,17 @@ def test_changes_name_only_the_files_of_directories_listed_again(tmp_path: Path)
     assert set(quick.files) == {"b/two.md", "b/three.md"}  # a/ did not change: not listed, not named
     assert quick.gone == {"b/old.md", "c/d/deep.md"}
     assert scanner.stat("a/one.md").size == 1 and scanner.stat("c/d/deep.md") is None
+
+
+def test_a_fresh_stat_sees_an_edit_in_place_and_is_remembered(tmp_path: Path):
+    post = aged_post(tmp_path, "a/one.md")
+    aged_post(tmp_path, "a/two.md")
+    scanner = ContentScanner(tmp_path)
+    scanner.changes(full=True)
+    before = scanner.stat("a/one.md")
+    post.write_text(post.read_text(encoding="utf-8") + "更多正文。\n", encoding="utf-8")  # same directory entry
+    assert scanner.stat("a/one.md") == before
+    fresh = scanner.stat("a/one.md", fresh=True)
+    assert (fresh.size, fresh.mtime_ns) == (post.stat().st_size, post.stat().st_mtime_ns) != (before.size, before.mtime_ns)
+    assert scanner.stat("a/one.md") == fresh and scanner.stat("a/two.md").size == (tmp_path / "a/two.md").stat().st_size
+    assert scanner.stat("a/none.md") is None and scanner.stat("b/one.md") is None

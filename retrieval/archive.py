@@ -438,12 +438,13 @@ class Archive:
     def _analyze(self, jobs: list[tuple[str, FileStat]], result: RefreshResult, progress: ProgressCallback | None,
                  force: bool = False) -> None:
         """Read, parse and index ``jobs`` (files whose names cannot be read are skipped unread).
-        An archive that saves checkpoints every :data:`CHECKPOINT_FILES` files (see
-        :meth:`_checkpoint`)."""
+        An archive that writes its index saves a checkpoint after every :data:`CHECKPOINT_FILES`
+        files but the last (see :meth:`_checkpoint`)."""
         counter = (lambda n, total=len(jobs): progress(n, total)) if progress else None
         for rel, st in jobs:
             if st.bad_name:
                 self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
+                self._dirty_files.add(rel)
         readable = [rel for rel, st in jobs if not st.bad_name]
         for start in range(0, len(readable), CHECKPOINT_FILES):
             part = [(self._scanner.path(rel), rel) for rel in readable[start : start + CHECKPOINT_FILES]]
@@ -451,8 +452,7 @@ class Archive:
                 self._apply(analysis, result, force)
             self._dirty_files.update(rel for _, rel in part)
             if start + CHECKPOINT_FILES < len(readable) and self._dir is not None and not self.read_only:
-                self._checkpoint()
-        self._dirty_files.update(rel for rel, _ in jobs)
+                self._checkpoint()  # (a full save: the file table so far is written whole)
 
     def _checkpoint(self) -> None:
         """Merge, save and load again what is indexed so far, in the middle of a long refresh

@@ -353,11 +353,7 @@ class Archive:
         finally:
             self.settle_seconds = settle
             self._building = False
-        self.index.merge_delta()
-        self._save(full=True)
-        if self._dir is not None and not self.read_only:  # serve what was saved, memory-mapped, not the build's copies
-            self._load()
-            _give_back_freed_memory()
+        self._checkpoint()  # saved as finished, and served from disk
         log.info("indexed %d posts (%d files skipped)", len(self.ids), sum(1 for _, e in self.files.noted() if e.reason))
 
     def scan(self, full: bool = True) -> "Scanned":
@@ -455,15 +451,17 @@ class Archive:
                 self._checkpoint()  # (a full save: the file table so far is written whole)
 
     def _checkpoint(self) -> None:
-        """Merge, save and load again what is indexed so far, in the middle of a long refresh
-        (a build): the posts indexed so far are then memory-mapped from disk rather than held
-        in memory, and a build that is killed keeps them (the next one reads only the rest)."""
+        """Merge and save what is indexed so far, and load it again (in the middle of a long
+        refresh, and at the end of a build): the posts are then memory-mapped from disk rather
+        than held in memory as the build made them, and a build that is killed keeps them (the
+        next one reads only the rest). An archive that cannot write keeps its index in memory."""
         self.docs.flush()
         self.index.commit()
         self._merge()
         self._save(full=True)
-        self._load()
-        _give_back_freed_memory()
+        if self._dir is not None and not self.read_only:
+            self._load()
+            _give_back_freed_memory()
 
     def _setup(self) -> Setup:
         return Setup(self.tz_name, site=self.site)

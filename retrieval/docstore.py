@@ -8,7 +8,6 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from functools import lru_cache
 
 import numpy as np
 
@@ -22,8 +21,6 @@ from .strings import Lookup, Strings
 UNDATED = np.iinfo(np.int64).min
 #: The kinds of label a post has.
 LABEL_KINDS = ("tags", "categories")
-#: Decoded documents kept per store (the re-rank first tests 30 candidates for a page of 10).
-DECODED_DOCS = 64
 
 
 def label_key(label: str) -> str:
@@ -117,9 +114,6 @@ class DocStore:
             raise ValueError("post ids and stored posts disagree in number")
         self.dates = dates if dates is not None else np.zeros(0, np.int64)
         self._new_dates = array("q")
-        # Recently decoded documents: a search tests its phrases in a pool of candidates' texts,
-        # then shows some of the same posts (a stored document never changes).
-        self._parts = lru_cache(maxsize=DECODED_DOCS)(self._decode)
         self.labels = {kind: (labels or {}).get(kind) or LabelLists() for kind in LABEL_KINDS}
         for kind, key, doc in label_log or ():  # added since the labels were last written whole
             self._add_label(kind, key, doc)
@@ -152,21 +146,13 @@ class DocStore:
             self.dates = np.concatenate([self.dates, np.frombuffer(self._new_dates, np.int64)])
             self._new_dates = array("q")
 
-    def _decode(self, doc: int) -> tuple[bytes, bytes]:
-        """A document's record and text (see :attr:`_parts`, which caches this)."""
-        record, _, text = self.stored[doc].partition(b"\n")
-        return record, text
-
     def post(self, doc: int) -> Post:
         """Document ``doc``'s post."""
-        return Post.from_record(json.loads(self._parts(doc)[0]))
-
-    def text(self, doc: int) -> bytes:
-        """Document ``doc``'s compacted title and body, UTF-8 (see :func:`~retrieval.phrases.text_of`)."""
-        return self._parts(doc)[1]
+        return Post.from_record(json.loads(self.stored[doc].partition(b"\n")[0]))
 
     def texts(self, docs: list[int]) -> Iterator[bytes]:
-        """:meth:`text` of each of ``docs``, in order, decoded in one pass (not cached)."""
+        """The compacted title and body (UTF-8, see :func:`~retrieval.phrases.text_of`) of each
+        of ``docs``, in order, decoded in one pass."""
         for data in self.stored.many(docs):
             yield data.partition(b"\n")[2]
 

@@ -75,10 +75,7 @@ class Phrase:
         """:meth:`in_text` for UTF-8 texts, set up once for many texts."""
         return phrase_test(self.target) if self.needs_text else lambda text: True
 
-    def in_text(self, text: str | bytes) -> bool:
-        """Whether a text that has all the tokens holds the phrase (compacted, str or UTF-8)."""
-        if not self.needs_text:
-            return True
-        if isinstance(text, bytes):
-            return phrase_test(self.target)(text)
-        return contains_phrase(text, self.target)
+    def in_text(self, text: str) -> bool:
+        """Whether a compacted text that has all the tokens holds the phrase (:meth:`test`
+        does the same for many stored UTF-8 texts)."""
+        return not self.needs_text or contains_phrase(text, self.target)

@@ -13,6 +13,7 @@ the two agree on generated front matter.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable
 
@@ -99,11 +100,6 @@ def simple_mapping(raw: str, loader: type) -> dict | None:
     return {k: (v if v != [] else None) for k, v in meta.items()}
 
 
-_CACHE: dict[type, _Scalars] = {}
-
-
+@functools.cache
 def _scalars(loader: type) -> _Scalars:
-    found = _CACHE.get(loader)
-    if found is None:
-        found = _CACHE[loader] = _Scalars(loader)
-    return found
+    return _Scalars(loader)

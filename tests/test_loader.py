@@ -1,10 +1,17 @@
 """Loading posts: fields, cleaning, dates, and every kind of malformed file skipped with a reason."""
 
+import html
 from pathlib import Path
 
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from retrieval import Archive
+from retrieval import markup
 from retrieval.dates import timezone
-from retrieval.loader import MalformedPost, parse_post, path_id
+from retrieval.frontyaml import simple_mapping
+from retrieval.loader import MalformedPost, _FrontMatterLoader, parse_post, path_id
 from retrieval.markup import display_title, plain_text, source_url
 
 from conftest import MALFORMED
@@ -98,12 +105,6 @@ def test_duplicate_urlname_is_skipped(content: Path):
 
 
 # ---- the front-matter fast path agrees with YAML ---------------------------------------------
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-import yaml  # noqa: E402
-
-from retrieval.frontyaml import simple_mapping  # noqa: E402
-from retrieval.loader import _FrontMatterLoader  # noqa: E402
 
 #: Scalars YAML reads as other types, or not at all, beside ordinary text.
 TRICKY = ["\xa0", "a\xa0", "yes", "No", "on", "~", "null", "true", "0123", "0x1f", "1_000", "-5", "3.5e3", ".inf", "2019-11-01",
@@ -159,9 +160,6 @@ def test_the_fast_path_takes_the_usual_front_matter():
 
 
 # ---- plain_text skips the passes that cannot match, and that changes nothing -----------------
-import html  # noqa: E402
-
-from retrieval import markup  # noqa: E402
 
 
 def every_pass(markdown: str) -> str:

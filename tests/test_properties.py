@@ -16,6 +16,7 @@ from bot.store import SubscriberStore
 from retrieval import Hit, Post, Query, QueryError, SearchPage
 from retrieval.dates import timezone as zone
 from retrieval.loader import MalformedPost, ParsedPost, parse_post
+from retrieval.phrases import compact, contains_phrase, phrase_test
 from retrieval.query import parse_query
 from retrieval.summary import query_summary
 from retrieval.tokenizer import Tokenizer
@@ -115,7 +116,5 @@ PHRASE_TEXT = "新闻ab 1-，"
 def test_the_byte_phrase_test_agrees_with_the_text_one(haystack: str, words: str):
     """The test run over stored texts (UTF-8 bytes) finds a phrase exactly where the one over
     strings does, Latin word boundaries included."""
-    from retrieval.phrases import compact, contains_phrase, phrase_test
-
     text, phrase = compact(haystack), compact(words)
     assert phrase_test(phrase)(text.encode("utf-8")) == contains_phrase(text, phrase)

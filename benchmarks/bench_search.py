@@ -153,11 +153,11 @@ class Reference:
 def ours_scores_only(archive: Archive, tokens: list[str], mask: np.ndarray | None) -> np.ndarray:
     """Our index without parsing, re-rank or summaries: postings → scores → top k."""
     hits = archive.index.score(tokens, titles=False)
-    matched = hits.matched if mask is None else hits.matched & mask
-    cand = np.flatnonzero(matched)
-    if cand.shape[0] <= K:
-        return cand
-    return cand[np.argpartition(-hits.scores[cand], K)[:K]]
+    if mask is not None:
+        hits = hits.where(mask[hits.docs])
+    if hits.docs.shape[0] <= K:
+        return hits.docs
+    return hits.docs[np.argpartition(-hits.scores, K)[:K]]
 
 
 def our_mask(archive: Archive, query) -> np.ndarray | None:

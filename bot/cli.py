@@ -110,7 +110,8 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 
     if page.answer is not None:
         print(f"{answer_block(fmt, page.answer)}\n")
-    print(f"{page.total} results for {query!r}" + (f" (showing {len(page.hits)})" if page.total > len(page.hits) else "")
+    about = "" if page.total_exact else "about "
+    print(f"{about}{page.total} results for {query!r}" + (f" (showing {len(page.hits)})" if page.total > len(page.hits) else "")
           + ("" if page.query.dates.unbounded else f", dated {describe_dates(page.query.dates)}")
           + (", newest first" if page.query.recent and page.query.has_terms else ""))
     for i, hit in enumerate(page.hits, 1):

@@ -181,6 +181,8 @@ def _listing_header(fmt: Format, listing: Listing, lang: str) -> str:
     """The answer (for a question), the header line, and how the dates were understood."""
     page, shown = listing.page, _clip(listing.request, 100)
     header_key = {"search": "results_header", "range": "range_header"}.get(listing.kind, "latest_header")
+    if not page.total_exact and header_key != "latest_header":  # an estimate (see SearchPage)
+        header_key += "_about"
     lines = [fmt.bold(fmt.text(t(lang, header_key, query=shown, total=page.total)))]
     notes = []
     if page.relaxed_dates is not None:
@@ -221,7 +223,8 @@ def render_listing(fmt: Format, listing: Listing, lang: str) -> Message:
         args = (listing.kind, listing.request)
         if page.page_number > 1:
             nav.append(Button("◀", Action("page", (*args, str(page.page_number - 1)))))
-        nav.append(Button(f"{page.page_number}/{page.page_count}", Action("noop")))
+        of = page.page_count if page.total_exact else f"~{page.page_count}"
+        nav.append(Button(f"{page.page_number}/{of}", Action("noop")))
         if page.has_next:
             nav.append(Button("▶", Action("page", (*args, str(page.page_number + 1)))))
     return Message(text, tuple(row for row in (details, tuple(nav)) if row))

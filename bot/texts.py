@@ -17,6 +17,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "span_empty": {"zh": "暂无文章", "en": "no posts yet"},
     "results_header": {"zh": "🔎 {query}：共 {total} 条结果", "en": "🔎 {query}: {total} results"},
     "range_header": {"zh": "📅 {query}：共 {total} 篇", "en": "📅 {query}: {total} posts"},
+    "results_header_about": {"zh": "🔎 {query}：约 {total} 条结果", "en": "🔎 {query}: about {total} results"},
+    "range_header_about": {"zh": "📅 {query}：约 {total} 篇", "en": "📅 {query}: about {total} posts"},
     "latest_header": {"zh": "🆕 最新文章", "en": "🆕 Latest posts"},
     "dates_relaxed": {"zh": "📅 没有 {dates} 的文章，以下结果不限日期", "en": "📅 no posts of {dates}; results from any date"},
     "newest_first": {"zh": "🆕 最新的在前", "en": "🆕 newest first"},

@@ -314,7 +314,7 @@ class Archive:
 
     def bm25_scores(self, tokens: list[str]) -> dict[str, float]:
         """Plain BM25Okapi score of every post for the given tokens (no re-rank, no filters)."""
-        scores = self.index.score(tokens, titles=False).scores
+        scores = self.index.score(tokens, titles=False).dense(self.index.n_docs)
         return {pid: float(scores[doc]) for pid, doc in self.ids.items()}
 
     def doc_tokens(self, post: Post) -> list[str]:

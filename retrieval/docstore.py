@@ -156,13 +156,14 @@ class DocStore:
         for data in self.stored.many(docs):
             yield data.partition(b"\n")[2]
 
-    def in_range(self, dates: DateRange) -> np.ndarray:
-        """Per document: dated, and within ``dates``."""
-        keep = self.dates != UNDATED
+    def in_range(self, dates: DateRange, docs: np.ndarray | None = None) -> np.ndarray:
+        """Per document (of ``docs``, or of all): dated, and within ``dates``."""
+        when = self.dates if docs is None else self.dates[docs]
+        keep = when != UNDATED
         if dates.start is not None:
-            keep &= self.dates >= epoch(dates.start)
+            keep &= when >= epoch(dates.start)
         if dates.end is not None:
-            keep &= self.dates < epoch(dates.end)
+            keep &= when < epoch(dates.end)
         return keep
 
     def docs_with_label(self, kind: str, label: str) -> np.ndarray:

@@ -40,14 +40,30 @@ class DocTerms:
     length: int
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TermHits:
-    """What a set of query terms found: BM25 per document and the idf mass matched in titles."""
+    """What a set of query terms found: the live documents holding any of them (``docs``,
+    ascending), and aligned with those, their BM25 and the idf mass their titles match (for
+    the re-rank; None when not asked for). Sparse: a query touches a fraction of the posts,
+    and arrays over all of them cost milliseconds each at a million."""
 
+    docs: np.ndarray
     scores: np.ndarray
-    title_idf: np.ndarray
-    matched: np.ndarray
+    title_idf: np.ndarray | None
     query_idf: float
+
+    def where(self, keep: np.ndarray) -> TermHits:
+        """The hits whose rows ``keep`` marks (a boolean mask over ``docs``)."""
+        if keep.all():
+            return self
+        title_idf = None if self.title_idf is None else self.title_idf[keep]
+        return TermHits(self.docs[keep], self.scores[keep], title_idf, self.query_idf)
+
+    def dense(self, n_docs: int) -> np.ndarray:
+        """The scores as one array over all documents, zero where nothing matched."""
+        out = np.zeros(n_docs, np.float64)
+        out[self.docs] = self.scores
+        return out
 
 
 class InvertedIndex:
@@ -205,37 +221,38 @@ class InvertedIndex:
         return docs[self.live[docs]]
 
     def score(self, tokens: list[str], titles: bool = True) -> TermHits:
-        """BM25Okapi of every document for the query tokens (dense arrays, zero where unmatched),
-        and with ``titles`` the idf mass each document's title matches (for the re-rank).
+        """BM25Okapi of the live documents that hold any of the query tokens, and with
+        ``titles`` the idf mass each one's title matches (for the re-rank).
 
-        Only the query terms' postings are read.
+        Only the query terms' postings are read. One list of postings (one term, one segment:
+        the usual short query) is scored in place; several are summed over dense arrays,
+        cheaper than merging sorted lists of a hundred thousand postings each.
         """
+        terms = self.term_ids(tokens)
+        lists = [(float(self.idf[term]), count, found) for term, count in terms.items()
+                 for found in self.postings(term) if found[0].size]
+        query_idf = sum(max(float(self.idf[term]), 0.0) for term in terms)
+        if not lists:
+            return TermHits(np.zeros(0, np.int64), np.zeros(0), np.zeros(0) if titles else None, query_idf)
+        if len(lists) == 1:
+            idf, count, (docs, tfs, flags) = lists[0]
+            scores = term_scores(idf, tfs, self.norms[docs], self.params)
+            if count > 1:
+                scores *= count
+            title_idf = flags * max(idf, 0.0) if titles else None
+            return TermHits(docs, scores, title_idf, query_idf).where(self.live[docs])
         n = self.n_docs
         scores = np.zeros(n, np.float64)
-        title_idf = np.zeros(n if titles else 0, np.float64)
-        terms = self.term_ids(tokens)
-        # With every idf positive, every contribution is, so "matched" is "scored above zero"
-        # and needs no scatter of its own (a common term's postings are a quarter of the posts).
-        derive_matched = all(self.idf[term] > 0 for term in terms)
-        matched = None if derive_matched else np.zeros(n, np.bool_)
-        query_idf = 0.0
-        for position, (term, count) in enumerate(terms.items()):
-            idf = float(self.idf[term])
-            query_idf += max(idf, 0.0)
-            for docs, tfs, flags in self.postings(term):
-                if docs.size == 0:
-                    continue
-                contrib = term_scores(idf, tfs, self.norms[docs], self.params)
-                if count > 1:
-                    contrib *= count
-                if position == 0:  # nothing scored yet (a term's segments hold other documents)
-                    scores[docs] = contrib
-                else:
-                    scores[docs] += contrib
-                if matched is not None:
-                    matched[docs] = True
-                if titles:
-                    title_idf[docs[flags]] += max(idf, 0.0)
-        matched = scores > 0 if matched is None else matched
+        title_idf = np.zeros(n, np.float64) if titles else None
+        matched = np.zeros(n, np.bool_)
+        for idf, count, (docs, tfs, flags) in lists:
+            contrib = term_scores(idf, tfs, self.norms[docs], self.params)
+            if count > 1:
+                contrib *= count
+            scores[docs] += contrib
+            matched[docs] = True
+            if title_idf is not None:
+                title_idf[docs[flags]] += max(idf, 0.0)
         matched &= self.live
-        return TermHits(scores, title_idf, matched, query_idf)
+        docs = np.flatnonzero(matched)
+        return TermHits(docs, scores[docs], None if title_idf is None else title_idf[docs], query_idf)

@@ -82,7 +82,7 @@ class Segment:
         """(docs, tfs, in_title) of one term; empty arrays when it has none here."""
         lo, hi = (int(self.ptr[term]), int(self.ptr[term + 1])) if term < self.n_terms else (0, 0)
         if lo == hi:
-            return np.zeros(0, DOC_DTYPE), self.tfs[:0], np.zeros(0, np.bool_)
+            return np.zeros(0, np.int64), self.tfs[:0], np.zeros(0, np.bool_)
         return self.gaps.term(term), self.tfs[lo:hi], unbits(self.titles, lo, hi)
 
     def rows(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

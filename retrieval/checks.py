@@ -39,27 +39,34 @@ class Total:
 
 class TextChecks:
     """Phrases a post must contain and exclusions it must not, for the candidates whose
-    tokens leave the answer open. ``pending`` marks those documents (a dense mask)."""
+    tokens leave the answer open. ``pending`` marks those documents (a dense mask, made with
+    the first check: most queries have none)."""
 
     def __init__(self, docs: DocStore, n_docs: int) -> None:
-        self._docs = docs
+        self._docs, self._n_docs = docs, n_docs
         self._required: list[Callable[[bytes], bool]] = []
         self._excluded: list[tuple[Callable[[bytes], bool], np.ndarray]] = []
-        self.pending = np.zeros(n_docs, np.bool_)
+        self.pending = np.zeros(0, np.bool_)
         self._known: dict[int, bool] = {}
+
+    def _mark(self, holders: np.ndarray) -> np.ndarray:
+        """``holders`` as a mask over all documents, which are now pending as well."""
+        if not self.pending.shape[0]:
+            self.pending = np.zeros(self._n_docs, np.bool_)
+        marked = np.zeros(self._n_docs, np.bool_)
+        marked[holders] = True
+        self.pending |= marked
+        return marked
 
     def require(self, phrase: Phrase, holders: np.ndarray) -> None:
         """Candidates ``holders`` (they have the phrase's tokens) must hold its words together."""
         if phrase.needs_text:
             self._required.append(phrase.test())
-            self.pending[holders] = True
+            self._mark(holders)
 
     def exclude(self, phrase: Phrase, holders: np.ndarray) -> None:
         """Candidates among ``holders`` (they have the phrase's tokens) must not hold its words."""
-        suspects = np.zeros_like(self.pending)
-        suspects[holders] = True
-        self._excluded.append((phrase.test(), suspects))
-        self.pending |= suspects
+        self._excluded.append((phrase.test(), self._mark(holders)))
 
     def __bool__(self) -> bool:
         return bool(self._required or self._excluded)

@@ -129,7 +129,7 @@ def best_answer(posts: Sequence[Post], words: str, tokens: Sequence[str]) -> Ans
         weight = {g: math.log((len(sentences) + 1) / (n + 0.5)) * (TITLE_WEIGHT if g in subject else 1.0)
                   * (1.0 if len(g) == 2 else CHAR_WEIGHT) for g, n in count.items() if n}
         for sentence, have in zip(sentences, grams):
-            score = sum(weight[g] for g in have)
+            score = math.fsum(weight[g] for g in have)  # exact: no dependence on the set's order
             if have and (best is None or score > best[0]):
                 best = (score, sentence, post, have)
         if best is not None:

@@ -39,23 +39,23 @@ class Total:
 
 class TextChecks:
     """Phrases a post must contain and exclusions it must not, for the candidates whose
-    tokens leave the answer open. ``pending`` marks those documents (a dense mask, made with
+    tokens leave the answer open. ``_pending`` marks those documents (a dense mask, made with
     the first check: most queries have none)."""
 
     def __init__(self, docs: DocStore, n_docs: int) -> None:
         self._docs, self._n_docs = docs, n_docs
         self._required: list[Callable[[bytes], bool]] = []
         self._excluded: list[tuple[Callable[[bytes], bool], np.ndarray]] = []
-        self.pending = np.zeros(0, np.bool_)
+        self._pending = np.zeros(0, np.bool_)
         self._known: dict[int, bool] = {}
 
     def _mark(self, holders: np.ndarray) -> np.ndarray:
         """``holders`` as a mask over all documents, which are now pending as well."""
-        if not self.pending.shape[0]:
-            self.pending = np.zeros(self._n_docs, np.bool_)
+        if not self._pending.shape[0]:
+            self._pending = np.zeros(self._n_docs, np.bool_)
         marked = np.zeros(self._n_docs, np.bool_)
         marked[holders] = True
-        self.pending |= marked
+        self._pending |= marked
         return marked
 
     def require(self, phrase: Phrase, holders: np.ndarray) -> None:
@@ -74,7 +74,7 @@ class TextChecks:
     def passing(self, docs: np.ndarray) -> np.ndarray:
         """Per document of ``docs``: whether it passes every check (each text read once)."""
         listed = docs.tolist()
-        fresh = [doc for doc in dict.fromkeys(listed) if doc not in self._known and self.pending[doc]]
+        fresh = [doc for doc in dict.fromkeys(listed) if doc not in self._known and self._pending[doc]]
         for doc, text in zip(fresh, self._docs.texts(fresh)):
             self._known[doc] = all(test(text) for test in self._required) and not any(
                 suspects[doc] and test(text) for test, suspects in self._excluded)
@@ -84,7 +84,7 @@ class TextChecks:
     def settle(self, cand: np.ndarray) -> np.ndarray | None:
         """Per candidate: whether it passes, when few enough need a check to check them all
         now; None when they are to be checked as the ranking reaches them."""
-        if np.count_nonzero(self.pending[cand]) > EXACT_CHECKS:
+        if np.count_nonzero(self._pending[cand]) > EXACT_CHECKS:
             return None
         return self.passing(cand)
 

@@ -69,8 +69,9 @@ class TermHits:
 class Scratch:
     """Dense per-document arrays for summing several postings lists, kept from query to query
     and zeroed only where a query wrote: fresh arrays cost their page faults, about 3 ms for
-    the 17 MB of them at a million posts. Owned by one index, used by one query at a time
-    (searches are serialised, see ``bot.service``)."""
+    the 17 MB of them at a million posts. Owned by one index and used by one query at a time:
+    an archive is searched from one thread at a time (its searcher keeps per-query state too;
+    the bot's service holds a lock around it)."""
 
     def __init__(self) -> None:
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None

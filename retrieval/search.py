@@ -193,9 +193,11 @@ class Searcher:
                 keep &= allowed[docs]
         for words in query.phrases:
             phrase = Phrase.of(words, self.tokenizer)
-            keep &= self._holding_all(phrase.tokens, docs) if phrase is not None else False
-            if phrase is not None:
-                checks.require(phrase, docs[keep])
+            if phrase is None:  # nothing searchable in it: nothing can hold it
+                keep[:] = False
+                continue
+            keep &= self._holding_all(phrase.tokens, docs)
+            checks.require(phrase, docs[keep])
         for words in query.excluded:
             phrase = Phrase.of(words, self.tokenizer)
             if phrase is None:

@@ -8,8 +8,8 @@ for a page that shows five.
 
 So the checks run on candidates as a page needs them, in rank order, and are remembered. When
 few candidates need one (:data:`EXACT_CHECKS`), all are checked first and the total is exact;
-past that, the total is estimated from a sample of the candidates left unchecked and the
-page says "about" (Elasticsearch counts exactly only up to ``track_total_hits`` too).
+past that, the total is estimated from a random sample of the candidates and the page says
+"about" (Elasticsearch counts exactly only up to ``track_total_hits`` too).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .phrases import Phrase
 #: Candidates needing a text check that are all checked up front (the total is then exact):
 #: about 10 ms of checks at a million posts.
 EXACT_CHECKS = 2_000
-#: Candidates checked, drawn at random from those left, to estimate a total past EXACT_CHECKS.
+#: Candidates checked, drawn at random, to estimate a total past EXACT_CHECKS.
 ESTIMATE_SAMPLE = 400
 
 
@@ -91,16 +91,16 @@ class TextChecks:
     def total(self, cand: np.ndarray, seen: np.ndarray, passed: int) -> Total:
         """The passing count among ``cand``, of which ``seen`` (indices into it) were checked
         and ``passed`` of those passed: exact when all were seen, else estimated from a
-        sample of the rest (the same sample each time the same query runs, so every page of
-        it states the same total)."""
-        if seen.shape[0] >= cand.shape[0]:
+        sample of all of them. The sample depends only on the candidates, not on how far a
+        page's checks went, so every page of a query states the same total."""
+        n = cand.shape[0]
+        if seen.shape[0] >= n:
             return Total(passed)
-        unseen = np.ones(cand.shape[0], np.bool_)
-        unseen[seen] = False
-        rest = cand[unseen]
-        picks = np.random.default_rng(rest.shape[0]).integers(0, rest.shape[0], ESTIMATE_SAMPLE)
-        share = float(np.count_nonzero(self.passing(rest[np.sort(picks)]))) / ESTIMATE_SAMPLE
-        return Total(max(passed, round_estimate(passed + share * rest.shape[0])), exact=False)
+        if n <= ESTIMATE_SAMPLE:  # the sample would be all of them: count them
+            return Total(int(np.count_nonzero(self.passing(cand))))
+        picks = np.sort(np.random.default_rng(n).choice(n, ESTIMATE_SAMPLE, replace=False))
+        share = float(np.count_nonzero(self.passing(cand[picks]))) / ESTIMATE_SAMPLE
+        return Total(max(passed, round_estimate(share * n)), exact=False)
 
 
 def round_estimate(value: float) -> int:

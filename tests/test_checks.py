@@ -53,22 +53,20 @@ def test_checks_left_to_the_ranking_give_the_same_pages(archive: Archive, monkey
     exact_ids, exact = pages(archive, query)
     assert len(exact_ids) == expected and exact[0] == (expected, True, True)
     monkeypatch.setattr(retrieval.checks, "EXACT_CHECKS", 5)  # every candidate is checked lazily
-    monkeypatch.setattr(retrieval.checks, "ESTIMATE_SAMPLE", 1_000)  # the sample sees each one left
     lazy_ids, lazy = pages(archive, query)
     assert lazy_ids == exact_ids
-    assert [has_next for _, _, has_next in lazy] == [has_next for _, _, has_next in exact]
-    assert lazy[0] == (expected, False, True)  # estimated (exactly, from this sample), and said to be
-    assert lazy[-1] == (len(exact_ids), True, False)  # the last page has seen every candidate
+    assert lazy == exact  # a "sample" as large as the candidates counts them all: exact
 
 
 def test_an_estimate_is_an_estimate_and_the_page_says_so(archive: Archive, monkeypatch):
     monkeypatch.setattr(retrieval.checks, "EXACT_CHECKS", 5)
-    monkeypatch.setattr(retrieval.checks, "ESTIMATE_SAMPLE", 7)
-    page = archive.search('"经济发展"', limit=4)
-    assert not page.total_exact and page.has_next and 5 <= page.total <= 2 * PHRASE_POSTS
-    assert page.total == archive.search('"经济发展"', limit=4, offset=4).total  # every page agrees
-    text = render_listing(HTML, Listing("search", '"经济发展"', page), "zh").text
-    assert f"约 {page.total} 条结果" in text and "共" not in text.splitlines()[0]
+    monkeypatch.setattr(retrieval.checks, "ESTIMATE_SAMPLE", 12)  # of the 60 posts with both words
+    first, second, last = (archive.search('"经济发展"', limit=4, offset=offset) for offset in (0, 4, 28))
+    assert not first.total_exact and first.has_next and 5 <= first.total <= 2 * PHRASE_POSTS
+    assert second.total == first.total and not second.total_exact  # every page states the same
+    assert [h.post.id for h in last.hits] == [h.post.id for h in archive.search('"经济发展"', limit=32).hits][28:]
+    text = render_listing(HTML, Listing("search", '"经济发展"', first), "zh").text
+    assert f"约 {first.total} 条结果" in text and "共" not in text.splitlines()[0]
 
 
 def test_estimates_keep_three_significant_figures():

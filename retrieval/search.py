@@ -315,7 +315,10 @@ class Searcher:
             docs, scores = hits.docs[top], hits.scores[top]
         else:
             docs, scores, total = self._rank(query, tokens, hits, k, checks)
-        weights = {t: float(self.index.idf[self.index.vocab[t]]) for t in tokens if t in self.index.vocab}
+        weights: dict[str, float] = {}  # the summaries' term weights (one vocabulary lookup a token)
+        if summary_chars > 0:
+            numbers = {t: self.index.vocab.get(t) for t in tokens}
+            weights = {t: float(self.index.idf[n]) for t, n in numbers.items() if n is not None}
         page = [Hit(post, float(score), query_summary(post.body, tokens, weights, summary_chars))
                 for post, score in zip(map(self._post, docs[offset:k].tolist()), scores[offset:k])]
         answer = None

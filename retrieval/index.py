@@ -270,7 +270,7 @@ class InvertedIndex:
             title_idf = flags * max(idf, 0.0) if titles else None
             return TermHits(docs, scores, title_idf, query_idf).where(self.live[docs])
         scores, title_idf, matched = self._scratch.take(self.n_docs)
-        touched = np.zeros(0, np.int64)
+        touched = None  # where the arrays were written, once known
         try:
             for position, (idf, count, (docs, tfs, flags)) in enumerate(lists):
                 contrib = term_scores(idf, tfs, self.norms[docs], self.params)
@@ -287,4 +287,4 @@ class InvertedIndex:
             docs = touched[self.live[touched]]
             return TermHits(docs, scores[docs], title_idf[docs] if titles else None, query_idf)
         finally:
-            self._scratch.clear(touched if touched.size else None)
+            self._scratch.clear(touched)

@@ -633,6 +633,7 @@ class Archive:
             if manifest.get(key) != value:
                 raise CorruptIndex(f"index was built with {key}={manifest.get(key)!r}, now {value!r}")
         d = self._dir
+        d.check_all()
         def segment(prefix: str, load) -> Segment:
             ptr = load(f"{prefix}.ptr", "iu")
             gaps = DocGaps(*(load(f"{prefix}.{name}", kind) for name, kind in (("gaps", "u"), ("gap_start", "iu"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from retrieval import Archive
-from retrieval.storage import MANIFEST
+from retrieval.storage import MANIFEST, CorruptIndex, IndexDir
 
 from conftest import write_post
 
@@ -105,6 +105,29 @@ def test_damaged_index_is_rebuilt(content: Path, tmp_path: Path, damage: str, ca
     assert snapshot(rebuilt) == expected
     assert any("building the index" in r.getMessage() for r in caplog.records)
     assert snapshot(open_archive(content, index)) == expected  # and it was saved again
+
+
+def test_every_file_the_manifest_names_is_checked_before_use(content: Path, tmp_path: Path):
+    """The files are checked together, in threads, before anything is read from them: one
+    flipped byte in any of them, large or small, names that file."""
+    index = tmp_path / "index"
+    open_archive(content, index).close()
+    files = json.loads((index / MANIFEST).read_text())["files"]
+    assert len(files) > 30
+    for key, entry in files.items():
+        victim = index / entry["name"]
+        good = victim.read_bytes()
+        if not good:
+            continue
+        victim.write_bytes(good[:-1] + bytes([good[-1] ^ 0x01]))
+        directory = IndexDir(index)
+        directory.read_manifest()
+        with pytest.raises(CorruptIndex, match=f"{entry['name']} fails its checksum"):
+            directory.check_all()
+        victim.write_bytes(good)
+    directory = IndexDir(index)
+    directory.read_manifest()
+    directory.check_all()  # undamaged again: no error
 
 
 def test_interrupted_save_leaves_previous_index(content: Path, tmp_path: Path, monkeypatch):

@@ -89,8 +89,8 @@ class Scratch:
         if touched is None:
             self._arrays = None
             return
-        for array in self._arrays:
-            array[touched] = 0
+        for values in self._arrays:
+            values[touched] = 0
 
 
 class InvertedIndex:

@@ -26,6 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Protocol
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 #: Bumped whenever normalization or filtering changes, so persisted indexes rebuild.
@@ -148,10 +150,30 @@ def _fold_table() -> list[str]:
     return [_fold_char(chr(code)) for code in range(0x10000)]
 
 
+@functools.cache
+def _fold_codes() -> np.ndarray:
+    """:func:`_fold_table` as code points (each entry is one character)."""
+    return np.fromiter(map(ord, _fold_table()), np.uint32, 0x10000)
+
+
+#: From this length on, :func:`fold_chars` looks characters up in an array: ``str.translate``
+#: takes about 27 ns a character outside ASCII, the array about 4 µs a call plus 3 ns a
+#: character (a 775-character post folds in 6.4 µs instead of 21; they break even near 130).
+FOLD_BY_ARRAY = 256
+
+
 def fold_chars(text: str) -> str:
     """Character-by-character :func:`normalize`: same length as ``text``, so offsets carry
     over. (Characters beyond the BMP, rare CJK and emoji, are kept as they are.)"""
-    return text.translate(_fold_table())
+    if len(text) < FOLD_BY_ARRAY:
+        return text.translate(_fold_table())
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+    table = _fold_codes()
+    if int(codes.max()) > 0xFFFF:
+        folded = np.where(codes > 0xFFFF, codes, table[np.minimum(codes, 0xFFFF)])
+    else:
+        folded = table[codes]
+    return folded.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def load_stopwords(path: Path | None = None) -> frozenset[str]:

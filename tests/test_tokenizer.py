@@ -5,7 +5,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.tokenizer import JiebaSegmenter, RjiebaSegmenter, Tokenizer, normalize
+from retrieval.tokenizer import FOLD_BY_ARRAY, JiebaSegmenter, RjiebaSegmenter, Tokenizer, fold_chars, normalize
 
 from conftest import FIXTURES
 
@@ -65,3 +65,18 @@ NFKC_EDGES = "e\u0301\u0301\u0327a\u030a\u1100\u1161\u11a8\uac00\u00bd\u2460\u30
 @settings(max_examples=1500, deadline=None)
 def test_normalize_equals_nfkc_of_the_whole_text(text: str):
     assert normalize(text) == reference_normalize(text)
+
+
+@given(st.text(NFKC_EDGES + "中文 ab9，", min_size=FOLD_BY_ARRAY - 5, max_size=FOLD_BY_ARRAY + 300)
+       | st.text(NFKC_EDGES + "中文 ab9，😀\ud800", min_size=FOLD_BY_ARRAY - 5, max_size=FOLD_BY_ARRAY + 300)
+       | st.text(min_size=FOLD_BY_ARRAY, max_size=FOLD_BY_ARRAY + 50))
+@settings(max_examples=500, deadline=None)
+def test_long_texts_fold_as_each_character_does(text: str):
+    """A long text is folded through an array of code points (faster), a short one by
+    ``str.translate``: the same character by character, characters past the BMP (😀) and lone
+    surrogates (which a Telegram message's JSON can carry) included."""
+    from retrieval.tokenizer import _fold_table
+
+    expected = "".join(_fold_table()[ord(c)] if ord(c) < 0x10000 else c for c in text)
+    assert fold_chars(text) == expected
+    assert len(fold_chars(text)) == len(text)

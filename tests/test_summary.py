@@ -1,6 +1,10 @@
 """Query-biased summaries and lead summaries."""
 
+import re
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval import Archive
 from retrieval.summary import lead_summary, match_spans, query_summary, split_sentences, strip_dateline
@@ -8,6 +12,7 @@ from retrieval.summary import lead_summary, match_spans, query_summary, split_se
 
 def test_sentences_and_datelines():
     assert split_sentences("一。二！三？四；五\n六") == ["一。", "二！", "三？", "四；", "五", "六"]
+    assert split_sentences("好。。\n\n  ！再见 \n") == ["好。", "。", "！", "再见"]
     assert strip_dateline("南开新闻网讯（记者 郝静秋 摄影 宗琪琪）根据中央要求").startswith("根据")
     assert strip_dateline("新华社北京11月13日电（记者张三）今天").startswith("今天")
     assert strip_dateline("中国网络电视台消息：美国").startswith("美国")
@@ -50,3 +55,13 @@ def test_hits_carry_summaries(content: Path):
     assert "张国辉" in hit.summary and hit.summary.spans
     listing = archive.search("since:2019-11-15").hits[0]
     assert not listing.summary.startswith("南开新闻网讯")
+
+
+#: Sentences as they were first defined: split right after each end mark and at line breaks.
+_SPLIT_BETWEEN = re.compile(r"(?<=[。！？；!?;])|\n+")
+
+
+@given(st.text("一二 。！？；!?;\n\r\tab", max_size=40) | st.text(max_size=40))
+@settings(max_examples=1000, deadline=None)
+def test_sentences_are_what_splitting_between_them_gives(text: str):
+    assert split_sentences(text) == [s.strip() for s in _SPLIT_BETWEEN.split(text) if s and s.strip()]

@@ -178,11 +178,17 @@ _PATTERNS: list[tuple[str, Handler, bool]] = [
     (r"(?:最近|近)一?(?P<u>周|星期)", lambda r, m: r.days(r.back(1, m["u"]), r.today), True),
 ]
 _COMPILED = [(re.compile(p), h, rel) for p, h, rel in _PATTERNS]
+#: Every pattern at once (their group names dropped): one search says whether a text holds
+#: anything that looks like a date, which most queries do not. Trying each pattern instead
+#: costs about 15 µs a query.
+_ANY = re.compile("|".join(f"(?:{re.sub(r'[(][?]P<[a-z0-9_]+>', '(?:', p)})" for p, _, _ in _PATTERNS))
 
 
 def find_dates(text: str, today: date, tz: tzinfo) -> list[FoundDate]:
     """Every date expression in ``text``, left to right, not overlapping (the longest where
     two start together). Expressions that name no real day (``2019年13月``) are not dates."""
+    if not _ANY.search(text):
+        return []
     reader = _Reader(today, tz)
     candidates: list[tuple[int, int, int, Handler, bool, re.Match]] = []
     for order, (pattern, handler, relative) in enumerate(_COMPILED):

@@ -9,9 +9,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval import Archive
-from retrieval.when import describe, find_dates
+from retrieval.when import _ANY, _COMPILED, describe, find_dates
 
 from conftest import write_post
 
@@ -99,6 +101,19 @@ def test_date_forms(text: str, expression: str, days: str, relative: bool):
 @pytest.mark.parametrize("text", NOT_DATES)
 def test_words_that_are_not_dates(text: str):
     assert find_dates(text, TODAY, TZ) == []
+
+
+#: The characters the date forms are made of, and a few that are not.
+DATE_CHARS = "0123456789〇零一二两三四五六七八九十年月日号至到今去前昨本这上下个周星期礼拜天最近过几季度半份以来.-/ 的新闻香港"
+
+
+@given(st.text(DATE_CHARS, max_size=14) | st.sampled_from([f[0] for f in FORMS] + NOT_DATES))
+@settings(max_examples=3000, deadline=None)
+def test_the_quick_check_misses_no_date(text: str):
+    """find_dates first asks one regex of every form whether the text holds any of them: it
+    must say yes wherever any form matches."""
+    if any(m.end() > m.start() for pattern, _, _ in _COMPILED for m in pattern.finditer(text)):
+        assert _ANY.search(text)
 
 
 def test_the_table_is_long_enough():

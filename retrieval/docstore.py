@@ -148,7 +148,8 @@ class DocStore:
 
     def post(self, doc: int) -> Post:
         """Document ``doc``'s post."""
-        return Post.from_record(json.loads(self.stored[doc].partition(b"\n")[0]))
+        # (decoded first: json.loads of bytes guesses their encoding, 10 % of the parse)
+        return Post.from_record(json.loads(self.stored[doc].partition(b"\n")[0].decode()))
 
     def texts(self, docs: list[int]) -> Iterator[bytes]:
         """The compacted title and body (UTF-8, see :func:`~retrieval.phrases.text_of`) of each

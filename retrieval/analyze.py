@@ -25,6 +25,7 @@ from .docstore import post_record
 from .hexo import Site
 from .index import DocTerms
 from .loader import MAX_POST_BYTES, MalformedPost, Unpublished, parse_post, too_large
+from .native import native
 from .phrases import text_of
 from .post import Post
 from .strings import Strings
@@ -83,6 +84,23 @@ class Batch:
     source: int = 0
 
 
+def count_terms(title_tokens: list[str], body_tokens: list[str], numbers: dict[str, int],
+                new: list[str]) -> tuple[bytes, bytes, int]:
+    """The distinct terms of a title and body, the title's first, each in first-seen order: their
+    numbers in ``numbers`` and their counts, as int32 bytes, and how many the title has. A term
+    not numbered yet gets the next number and is appended to ``new``. (The C extension's
+    ``count_terms`` is the fast twin.)"""
+    counts = Counter(title_tokens)
+    titled = len(counts)  # the title's terms come first in the counter (insertion order)
+    counts.update(body_tokens)
+    before = len(numbers)
+    setdefault = numbers.setdefault
+    ids = [setdefault(term, len(numbers)) for term in counts]  # a new term gets the next number
+    if len(numbers) > before:
+        new.extend(term for term, number in zip(counts, ids) if number >= before)
+    return array("i", ids).tobytes(), array("i", counts.values()).tobytes(), titled
+
+
 class TermCounter:
     """A worker's side: counts a post's tokens under the worker's own term numbers."""
 
@@ -94,19 +112,12 @@ class TermCounter:
     def count(self, title_tokens: list[str], body_tokens: list[str]) -> tuple[int, int, int]:
         """Append a post's distinct terms (title and body form one text, as rank-bm25 sees
         it) to the batch; returns its span (first row, end row, length in tokens)."""
-        counts = Counter(title_tokens)
-        titled = len(counts)  # the title's terms come first in the counter (insertion order)
-        counts.update(body_tokens)
-        numbers = self._numbers
-        before = len(numbers)
-        setdefault = numbers.setdefault
-        ids = [setdefault(term, len(numbers)) for term in counts]  # a new term gets the next number
-        if len(numbers) > before:
-            self._new.extend(term for term, number in zip(counts, ids) if number >= before)
         lo = len(self.terms)
-        self.terms.extend(ids)
-        self.tfs.extend(counts.values())
-        self.in_title.frombytes(b"\1" * titled + b"\0" * (len(counts) - titled))
+        count = native.count_terms if native is not None else count_terms
+        ids, tfs, titled = count(title_tokens, body_tokens, self._numbers, self._new)
+        self.terms.frombytes(ids)
+        self.tfs.frombytes(tfs)
+        self.in_title.frombytes(b"\1" * titled + b"\0" * (len(self.terms) - lo - titled))
         return lo, len(self.terms), len(title_tokens) + len(body_tokens)
 
     def batch(self, analyses: list[Analysis]) -> Batch:

@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .tokenizer import Tokenizer, fold_chars
+from .native import native
+from .tokenizer import Tokenizer, fold_chars, fold_codes
 
 _SPACE_BY_WIDE = re.compile(r" (?=[^\x00-\x7f])|(?<=[^\x00-\x7f]) ")
 _LATIN_EDGE = re.compile(r"[a-z0-9]")
@@ -15,6 +16,13 @@ _LATIN_EDGE = re.compile(r"[a-z0-9]")
 
 def compact(text: str) -> str:
     """Text as phrases are compared: folded, single spaces, none beside CJK characters."""
+    if native is not None:
+        return native.compact(text, fold_codes())
+    return compact_general(text)
+
+
+def compact_general(text: str) -> str:
+    """:func:`compact` in Python (the reference, and the way without the C extension)."""
     return _SPACE_BY_WIDE.sub("", " ".join(fold_chars(text).split()))
 
 

@@ -11,6 +11,10 @@ rjieba (the jieba-rs binding) is used as the segmenter when it is installed and
 no user dictionary is configured: on the normalized text it yields exactly
 jieba's tokens (``tests/test_tokenizer.py`` proves it) at about 15x the speed.
 jieba is the fallback and the reference.
+
+The per-character loops (normalizing, folding) and the token filter run in C when the
+optional extension ``retrieval._native`` is built (:mod:`retrieval.native`); the Python here
+is the reference and the fallback, and the tests hold the two to each other.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
+
+from .native import native
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +135,19 @@ def _simplified_char(ch: str) -> str:
 def normalize(text: str) -> str:
     """NFKC, lower case, simplified characters, and every non-word character turned into a space.
 
+    With the C extension, a text whose every character normalizes the same whatever its
+    neighbours (nearly every text) is looked up character by character in one pass
+    (:func:`_normalize_codes`); the rest take :func:`normalize_general`."""
+    if native is not None:
+        done = native.normalize(text, _normalize_codes())
+        if done is not None:
+            return done
+    return normalize_general(text)
+
+
+def normalize_general(text: str) -> str:
+    """:func:`normalize` of any text (the reference).
+
     NFKC of a whole text is slow (60 µs for a short post). Replacing each character by its
     own NFKC leaves the text's compatibility decomposition, hence its NFKC, as it was; when the
     result is already in NFKC (nearly always: it is what full-width punctuation needs), that
@@ -137,6 +156,40 @@ def normalize(text: str) -> str:
     if not unicodedata.is_normalized("NFKC", folded):
         folded = unicodedata.normalize("NFKC", folded)
     return _NON_WORD.sub(" ", folded.lower().translate(_char_table(_simplified_char)))
+
+
+#: In :func:`_normalize_codes`: a character that :func:`normalize` may change differently
+#: beside others (the C extension's ``DEPENDS``).
+DEPENDS = 0
+
+
+def _context_free(ch: str) -> bool:
+    """Whether a character that NFKC leaves as it is stays so beside any others, and lower
+    case makes the same of it anywhere: not a combining mark or Hangul jamo, which NFKC may
+    compose with the character before (an over-approximation of the NFKC_QC=Maybe set), nor a
+    capital sigma, whose lower case depends on the end of its word."""
+    code = ord(ch)
+    return (code < 0x10000 and not unicodedata.combining(ch) and not unicodedata.category(ch).startswith("M")
+            and not 0x1100 <= code <= 0x11FF and ch != "\u03a3")
+
+
+@functools.cache
+def _normalize_codes() -> np.ndarray:
+    """Per BMP character: what :func:`normalize` makes of it alone (a code point, or a space for
+    a non-word character), where that holds beside any other such characters; ``DEPENDS``
+    where it may not (a surrogate, a character NFKC expands, or one not :func:`_context_free`)."""
+    nfkc, simplified = _char_table(_nfkc_char), _char_table(_simplified_char)
+    codes = np.zeros(0x10000, np.uint32)
+    for code in range(0x10000):
+        n = nfkc[code]
+        if 0xD800 <= code < 0xE000 or len(n) != 1 or not _context_free(n):
+            continue
+        low = n.lower()
+        if len(low) != 1 or ord(low) > 0xFFFF:
+            continue
+        out = simplified[ord(low)]
+        codes[code] = ord(" ") if _NON_WORD.fullmatch(out) else ord(out)
+    return codes
 
 
 def _fold_char(ch: str) -> str:
@@ -151,7 +204,7 @@ def _fold_table() -> list[str]:
 
 
 @functools.cache
-def _fold_codes() -> np.ndarray:
+def fold_codes() -> np.ndarray:
     """:func:`_fold_table` as code points (each entry is one character)."""
     return np.fromiter(map(ord, _fold_table()), np.uint32, 0x10000)
 
@@ -164,16 +217,26 @@ FOLD_BY_ARRAY = 256
 
 def fold_chars(text: str) -> str:
     """Character-by-character :func:`normalize`: same length as ``text``, so offsets carry
-    over. (Characters beyond the BMP, rare CJK and emoji, are kept as they are.)"""
+    over. (Characters beyond the BMP, rare CJK and emoji, are kept as they are.) The C
+    extension looks each character up in :func:`fold_codes`; without it, Python does."""
+    if native is not None:
+        return native.fold(text, fold_codes())
     if len(text) < FOLD_BY_ARRAY:
         return text.translate(_fold_table())
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-    table = _fold_codes()
+    table = fold_codes()
     if int(codes.max()) > 0xFFFF:
         folded = np.where(codes > 0xFFFF, codes, table[np.minimum(codes, 0xFFFF)])
     else:
         folded = table[codes]
     return folded.tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def filter_tokens(tokens: list[str], stopwords: frozenset[str]) -> list[str]:
+    """The tokens that are index terms: neither whitespace nor stop words, in order."""
+    if native is not None:
+        return native.filter_tokens(tokens, stopwords)
+    return [tok for tok in tokens if not tok.isspace() and tok not in stopwords]
 
 
 def load_stopwords(path: Path | None = None) -> frozenset[str]:
@@ -215,12 +278,7 @@ class Tokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Index terms of ``text`` in reading order (duplicates kept)."""
-        stop = self.stopwords
-        return [
-            tok
-            for tok in self.segmenter.cut_for_search(normalize(text))
-            if tok != " " and not tok.isspace() and tok not in stop
-        ]
+        return filter_tokens(self.segmenter.cut_for_search(normalize(text)), self.stopwords)
 
     @cached_property
     def fingerprint(self) -> str:

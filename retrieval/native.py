@@ -1,0 +1,31 @@
+"""The C extension ``retrieval._native``, when it was built: None otherwise.
+
+It holds the loops a build spends most of its time in, each the twin of a Python function
+that stays the reference and the fallback: :func:`~retrieval.tokenizer.normalize`,
+:func:`~retrieval.tokenizer.fold_chars`, :func:`~retrieval.phrases.compact`, the token filter of
+:meth:`~retrieval.tokenizer.Tokenizer.tokenize` and the counting of
+:class:`~retrieval.analyze.TermCounter`. ``ARCHIVE_BOT_PURE_PYTHON=1`` turns it off (to
+compare the two, or to rule it out).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import ModuleType
+
+log = logging.getLogger(__name__)
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get("ARCHIVE_BOT_PURE_PYTHON"):
+        return None
+    try:
+        from . import _native
+    except ImportError:
+        log.info("the C extension retrieval._native is not built: indexing runs in pure Python (slower)")
+        return None
+    return _native
+
+
+native = _load()

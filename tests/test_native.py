@@ -1,0 +1,168 @@
+"""The C extension and its Python twins: the same results for any input (the Python is the
+reference), a clear error for a bad argument, and a switch that turns the extension off."""
+
+import contextlib
+import os
+import subprocess
+import sys
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retrieval import Archive, analyze, phrases, tokenizer
+from retrieval.analyze import count_terms
+from retrieval.native import native
+from retrieval.phrases import compact, compact_general
+from retrieval.tokenizer import DEPENDS, _context_free, _normalize_codes, filter_tokens, fold_chars, normalize, \
+    normalize_general
+
+REPO = Path(__file__).resolve().parents[1]
+#: Characters whose normalization depends on their neighbours (marks NFKC composes or
+#: reorders, Hangul jamo, Kannada and Tamil vowel signs that compose though not marked as
+#: combining, the capital sigma), beside characters NFKC expands or folds, traditional and
+#: simplified Chinese, astral characters (a Deseret capital, which lower-cases) and spaces.
+EDGES = ("e\u0301\u0301\u0327a\u030a\u1100\u1161\u11a8\uac00\u0cbf\u0cd5\u0b92\u0bd7\u0bbe\u00bd\u2460"
+         "\u3000\uff0c\uff21\u337f\u0344\u0f73ſ\u212b\u2126ﬁ\u0130榮國習近平中文ΣσςΑ\U00010400😀 \t\n_,.-9aZ")
+TEXTS = st.text(EDGES, max_size=60) | st.text(max_size=60)
+
+needs_native = pytest.mark.skipif(native is None, reason="the C extension is not built")
+
+
+@contextlib.contextmanager
+def pure_python() -> Iterator[None]:
+    """Every caller of the extension on its Python way, for the block."""
+    modules = (tokenizer, phrases, analyze)
+    saved = [module.native for module in modules]
+    for module in modules:
+        module.native = None
+    try:
+        yield
+    finally:
+        for module, was in zip(modules, saved):
+            module.native = was
+
+
+def test_the_install_builds_the_extension():
+    """The README's install compiles it (every supported machine has a C compiler and
+    Python's headers); without it a build is about 1.6x slower, so a missing one must show."""
+    if os.environ.get("ARCHIVE_BOT_PURE_PYTHON"):
+        pytest.skip("turned off by ARCHIVE_BOT_PURE_PYTHON")
+    assert native is not None
+
+
+def test_a_variable_turns_the_extension_off():
+    env = dict(os.environ, ARCHIVE_BOT_PURE_PYTHON="1", PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", "from retrieval.native import native; print(native)"],
+                         env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout == "None\n"
+
+
+@needs_native
+@given(TEXTS)
+@settings(max_examples=1500, deadline=None)
+def test_normalize_in_c_equals_the_reference(text: str):
+    with pure_python():
+        expected = normalize(text)
+    assert normalize(text) == expected == normalize_general(text)
+
+
+@needs_native
+def test_every_character_normalizes_alone_as_the_table_says():
+    """Each BMP character in turn, in C and in Python (the C path returns None for one that
+    DEPENDS, and the Python path answers)."""
+    codes = _normalize_codes()
+    for code in range(0x10000):
+        ch = chr(code)
+        expected = normalize_general(ch)
+        assert normalize(ch) == expected, hex(code)
+        if codes[code] != DEPENDS:
+            assert expected == chr(int(codes[code])), hex(code)
+
+
+def test_characters_that_compose_with_the_one_before_are_never_looked_up_alone():
+    """Canonical composition joins a starter with a following character that is the second of
+    some character's canonical decomposition (the NFKC_QC=Maybe set): each such character must
+    be excluded from the per-character table, or a text holding it would normalize wrongly."""
+    seconds = set()
+    for code in range(0x110000):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            seconds.add(int(parts[1], 16))
+    seconds |= set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul vowels and finals
+    assert len(seconds) > 100
+    assert [hex(c) for c in sorted(seconds) if c < 0x10000 and _context_free(chr(c))] == []
+
+
+@needs_native
+@given(TEXTS | st.text(EDGES + "\ud800\udfff", max_size=400))
+@settings(max_examples=800, deadline=None)
+def test_fold_and_compact_in_c_equal_the_reference(text: str):
+    with pure_python():
+        folded, compacted = fold_chars(text), compact(text)
+    assert fold_chars(text) == folded
+    assert compact(text) == compacted == compact_general(text)
+
+
+STOP = frozenset({"的", "了", "a"})
+TOKENS = st.lists(st.sampled_from(["的", "了", "a", "中国", "教育", "ab", " ", "\u3000", "\t \n", "", "习", "😀"]),
+                  max_size=40)
+
+
+@needs_native
+@given(st.lists(st.tuples(TOKENS, TOKENS), max_size=6))
+@settings(max_examples=500, deadline=None)
+def test_filtering_and_counting_in_c_equal_the_reference(posts: list[tuple[list[str], list[str]]]):
+    """Several posts in turn, numbering their terms in one shared table, as a worker does."""
+    numbers_c, new_c, numbers_py, new_py = {}, [], {}, []
+    for title, body in posts:
+        with pure_python():
+            kept_py = (filter_tokens(title, STOP), filter_tokens(body, STOP))
+        kept = (filter_tokens(title, STOP), filter_tokens(body, STOP))
+        assert kept == kept_py
+        assert native.count_terms(*kept, numbers_c, new_c) == count_terms(*kept_py, numbers_py, new_py)
+    assert (numbers_c, new_c) == (numbers_py, new_py)
+
+
+@needs_native
+def test_counts_come_back_as_int32_in_first_seen_order():
+    numbers: dict[str, int] = {"教育": 0}
+    new: list[str] = []
+    ids, tfs, titled = native.count_terms(["中国", "教育"], ["教育", "历史", "中国", "教育"], numbers, new)
+    assert np.frombuffer(ids, np.int32).tolist() == [1, 0, 2]
+    assert np.frombuffer(tfs, np.int32).tolist() == [2, 3, 1]
+    assert (titled, new, numbers) == (2, ["中国", "历史"], {"教育": 0, "中国": 1, "历史": 2})
+
+
+@needs_native
+def test_bad_arguments_raise_clear_errors():
+    table = _normalize_codes()
+    with pytest.raises(TypeError, match="needs a str"):
+        native.normalize(b"bytes", table)
+    with pytest.raises(ValueError, match="65536"):
+        native.fold("text", table[:100])
+    with pytest.raises(TypeError, match="a list and a set"):
+        native.filter_tokens(("a",), STOP)
+    with pytest.raises(TypeError, match="str tokens"):
+        native.filter_tokens(["a", 1], STOP)
+    with pytest.raises(TypeError, match="two lists, a dict and a list"):
+        native.count_terms([], [], [], [])
+
+
+@needs_native
+def test_an_archive_built_either_way_is_the_same(content: Path, tmp_path: Path):
+    with pure_python():
+        slow = Archive.open(content, tmp_path / "py", settle_seconds=0, sync=False)
+    fast = Archive.open(content, tmp_path / "c", settle_seconds=0, sync=False)
+    ids = sorted(fast.post_ids())
+    assert ids == sorted(slow.post_ids()) and len(ids) > 5
+    with pure_python():
+        tokens = {post_id: slow.doc_tokens(slow.get(post_id)) for post_id in ids}
+    assert {post_id: fast.doc_tokens(fast.get(post_id)) for post_id in ids} == tokens
+    for query in ("主题教育", "南开大学 -历史", '"立德树人"'):
+        assert [(h.post.id, h.score) for h in fast.search(query).hits] == \
+               [(h.post.id, h.score) for h in slow.search(query).hits]

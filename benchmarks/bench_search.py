@@ -3,7 +3,8 @@
     python benchmarks/bench_search.py [--corpus DIR|TARBALL] [--docs N]
 
 Everything is measured in the same run on the same tokens; times are medians over repeated
-runs. Not part of the test suite.
+runs. The build is timed with the C extension and without it (in a fresh process with
+``ARCHIVE_BOT_PURE_PYTHON=1``). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -39,6 +41,16 @@ archive = Archive.open(sys.argv[1], sys.argv[2])
 seconds = time.perf_counter() - started
 archive.search("经济 发展")
 print(json.dumps({"seconds": seconds, "rss": psutil.Process().memory_info().rss, "posts": len(archive)}))
+"""
+
+PURE_BUILD_SCRIPT = """
+import json, sys, time
+from retrieval import Archive
+from retrieval.native import native
+assert native is None
+started = time.perf_counter()
+Archive.open(sys.argv[1], sys.argv[2], rebuild=True, settle_seconds=0)
+print(json.dumps({"seconds": time.perf_counter() - started}))
 """
 
 
@@ -70,6 +82,19 @@ def bench_build(content: Path, index_dir: Path, runs: int) -> tuple[Archive, flo
         times.append(time.perf_counter() - started)
         print(f"  build {i + 1}/{runs}: {times[-1]:.1f} s", flush=True)
     return archive, statistics.median(times)
+
+
+def bench_build_pure(content: Path, index_dir: Path, runs: int) -> float:
+    """The same build with the C extension turned off (``ARCHIVE_BOT_PURE_PYTHON=1``), in a
+    fresh process whose workers inherit the setting: median seconds."""
+    env = dict(os.environ, ARCHIVE_BOT_PURE_PYTHON="1")
+    seconds = []
+    for i in range(runs):
+        out = subprocess.run([sys.executable, "-c", PURE_BUILD_SCRIPT, str(content), str(index_dir)],
+                             capture_output=True, text=True, check=True, cwd=REPO, env=env)
+        seconds.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+        print(f"  build without the C extension {i + 1}/{runs}: {seconds[-1]:.1f} s", flush=True)
+    return statistics.median(seconds)
 
 
 def bench_open(content: Path, index_dir: Path, runs: int) -> tuple[float, int]:
@@ -224,6 +249,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="archive-bench-"))
     try:
         index_dir = work / "index"
+        pure_s = bench_build_pure(content, work / "index-pure", args.build_runs)
         archive, build_s = bench_build(content, index_dir, args.build_runs)
         body_mb = sum(len(archive.get(pid).body.encode("utf-8")) for pid in archive.post_ids()) / 1e6  # type: ignore[union-attr]
         index_mb = dir_size(index_dir) / 1e6
@@ -257,6 +283,8 @@ def main() -> None:
     print("|" + "-" * 36 + "|" + "-" * 18 + "|" + "-" * 14 + "|" + "-" * 8 + "|")
     print(row("full build (median)", f"{build_s:.1f} s"))
     print(row("build throughput", f"{body_mb / build_s:.2f} MB/s", ">= 2 MB/s", body_mb / build_s >= 2))
+    print(row("full build without the C extension", f"{pure_s:.1f} s = {body_mb / pure_s:.2f} MB/s"))
+    print(row("C extension's speed-up of the build", f"{pure_s / build_s:.2f}x"))
     print(row("index size on disk", f"{index_mb:.0f} MB"))
     print(row("open persisted index (median)", f"{open_s:.2f} s", "<= 2 s", open_s <= 2))
     print(row("resident memory after open", f"{rss / 2**20:.0f} MB", "<= 1024 MB", rss <= 2**30))

@@ -207,7 +207,7 @@ native_filter_tokens(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *tok = PyList_GET_ITEM(tokens, i);
-        if (!PyUnicode_Check(tok)) {
+        if (!PyUnicode_CheckExact(tok)) {  /* (a subclass could run Python code that changes the list) */
             PyErr_SetString(PyExc_TypeError, "filter_tokens() needs str tokens");
             goto fail;
         }
@@ -230,6 +230,10 @@ count_into(PyObject *rows, PyObject *tokens, long *tally)
     Py_ssize_t n = PyList_GET_SIZE(tokens);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *tok = PyList_GET_ITEM(tokens, i);
+        if (!PyUnicode_CheckExact(tok)) {  /* hashing a str runs no Python code: the list stays as it is */
+            PyErr_SetString(PyExc_TypeError, "count_terms() needs str tokens");
+            return -1;
+        }
         PyObject *row = PyDict_GetItemWithError(rows, tok);
         if (row != NULL) {
             tally[PyLong_AsSsize_t(row)]++;

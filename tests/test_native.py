@@ -151,6 +151,8 @@ def test_bad_arguments_raise_clear_errors():
         native.filter_tokens(["a", 1], STOP)
     with pytest.raises(TypeError, match="two lists, a dict and a list"):
         native.count_terms([], [], [], [])
+    with pytest.raises(TypeError, match="str tokens"):
+        native.count_terms(["a"], [("b",)], {}, [])
 
 
 @needs_native

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -27,7 +28,7 @@ from .query import Query, parse_query
 from .scan import ContentScanner, FileStat, ScanChanges
 from .search import Ranking, Searcher, SearchPage, query_tokens
 from .storage import CorruptIndex, IndexDir
-from .stored import FrameStore
+from .stored import DamagedDocument, FrameStore
 from .strings import Strings
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ class Scanned(NamedTuple):
 @dataclass(slots=True)
 class RefreshResult:
     """What a refresh found: the ids of posts added (none listed by a build's refresh, where
-    every post is new), changed and removed, and files newly skipped."""
+    every post is new; all of them after a damaged index was rebuilt, as some may have come
+    meanwhile), changed and removed, and files newly skipped."""
 
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -99,6 +101,23 @@ class ArchiveStats:
 
 
 ProgressCallback = Callable[[int, int], None]
+
+
+def _noting_damage(method):
+    """A read that finds a stored post damaged (the index passed its checks when it was opened,
+    so its file changed since: a failing disk, or a hand) still fails, but the archive
+    remembers it, and its next :meth:`~Archive.refresh` (the bot's push job runs one every
+    minute or so) rebuilds the index from the files instead of failing on the same post."""
+
+    @functools.wraps(method)
+    def noting(self: "Archive", *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except DamagedDocument as exc:
+            self._damage = str(exc)
+            raise
+
+    return noting
 
 
 class Archive:
@@ -141,6 +160,9 @@ class Archive:
         self._freed: set[str] = set()
         #: A build is under way (its checkpoints are saved as such: see :meth:`_build`).
         self._building = False
+        #: Why a stored post failed its checksum, when a read found one: the next refresh
+        #: rebuilds the index (see :func:`_noting_damage`).
+        self._damage: str | None = None
         self.last_refresh: datetime | None = None
         self.last_refresh_seconds: float = 0.0
 
@@ -283,15 +305,18 @@ class Archive:
         :attr:`clock`, words that only ask dropped); raises :class:`~retrieval.query.QueryError`."""
         return parse_query(text, self.tz, today=self.clock().astimezone(self.tz).date(), tokenizer=self.tokenizer)
 
+    @_noting_damage
     def search(self, query: str | Query, limit: int = 10, offset: int = 0, summary_chars: int = 120) -> SearchPage:
         """Ranked results for a query string (or parsed query); filters alone list newest first."""
         parsed = self.parse(query) if isinstance(query, str) else query
         return self._searcher().run(parsed, limit, offset, summary_chars)
 
+    @_noting_damage
     def latest(self, limit: int = 10, offset: int = 0, summary_chars: int = 120) -> SearchPage:
         """The newest posts."""
         return self._searcher().run(Query(""), limit, offset, summary_chars)
 
+    @_noting_damage
     def get(self, post_id: str) -> Post | None:
         """A post by id, or None."""
         doc = self.ids.get(post_id)
@@ -377,7 +402,22 @@ class Archive:
         scan, done at least every ten minutes. Files skipped as duplicates are read again when
         the post that held their id goes, and files skipped until a date when it comes.
         ``scanned``: what :meth:`scan` just found (else the refresh scans itself).
+
+        When a stored post is found damaged (by this refresh, or by a read since the last one),
+        the index is rebuilt from the files, and every post counts as added.
         """
+        if self._damage is None:
+            try:
+                return self._refresh(progress, save, full, scanned)
+            except DamagedDocument as exc:
+                self._damage = str(exc)
+        log.warning("rebuilding the index from the files: %s", self._damage)
+        self._damage = None
+        self._build(progress)
+        return RefreshResult(added=self.post_ids())
+
+    def _refresh(self, progress: ProgressCallback | None, save: bool, full: bool,
+                 scanned: "Scanned | None") -> RefreshResult:
         started = time.monotonic()
         result = RefreshResult()
         self._freed = set()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import Archive
+from retrieval import Archive, RefreshResult
 from retrieval.storage import MANIFEST, CorruptIndex, IndexDir
+from retrieval.stored import DamagedDocument
 
 from conftest import write_post
 
@@ -128,6 +129,52 @@ def test_every_file_the_manifest_names_is_checked_before_use(content: Path, tmp_
     directory = IndexDir(index)
     directory.read_manifest()
     directory.check_all()  # undamaged again: no error
+
+
+def damage_stored_post(archive: Archive, index: Path, post_id: str) -> None:
+    """Flip a byte in the middle of a post's compressed frame, in place (the archive has the
+    file mapped: truncating it would fault), as a failing disk would."""
+    doc = archive.ids[post_id]
+    offsets = archive.docs.stored.offsets()
+    name = json.loads((index / MANIFEST).read_text())["files"]["store"]["name"]
+    with open(index / name, "r+b") as blob:
+        blob.seek((int(offsets[doc]) + int(offsets[doc + 1])) // 2)
+        byte = blob.read(1)
+        blob.seek(-1, os.SEEK_CUR)
+        blob.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_a_post_damaged_while_serving_is_rebuilt_by_the_next_refresh(content: Path, tmp_path: Path, caplog):
+    """The index was checked when it was opened; a frame that goes bad later fails the reads
+    that need it, and the next refresh (the push job's) rebuilds the index from the files."""
+    index = tmp_path / "index"
+    archive = open_archive(content, index)
+    expected, post = snapshot(archive), archive.get("sports-2019-11-20")
+    damage_stored_post(archive, index, "sports-2019-11-20")
+    with pytest.raises(DamagedDocument):
+        archive.get("sports-2019-11-20")
+    caplog.set_level("WARNING")
+    result = archive.refresh(full=False)
+    assert any("rebuilding the index from the files: stored document" in r.getMessage() for r in caplog.records)
+    assert sorted(result.added) == sorted(archive.post_ids()) and len(result.added) > 5
+    assert archive.get("sports-2019-11-20") == post
+    assert snapshot(archive) == expected
+    assert snapshot(open_archive(content, index)) == expected  # saved whole again: it passes its checks
+
+
+def test_a_refresh_that_meets_a_damaged_post_rebuilds_instead_of_failing(content: Path, tmp_path: Path):
+    """Removing a post reads its stored tokens back: were its frame damaged, every refresh
+    would fail on it (and the push job with it) until a restart. It rebuilds instead, and a
+    post added meanwhile is listed as added, so that the push still sees it."""
+    index = tmp_path / "index"
+    archive = open_archive(content, index)
+    damage_stored_post(archive, index, "sports-2019-11-20")
+    (content / "2019" / "2019-11-20-sports.md").unlink()
+    write_post(content, "fresh.md", "新来的一篇", "人工智能会议在南开召开。", urlname="fresh")
+    result = archive.refresh()
+    assert archive.get("sports-2019-11-20") is None
+    assert "fresh" in result.added and archive.get("fresh") is not None
+    assert archive.refresh() == RefreshResult()  # and the next refresh finds nothing to do
 
 
 def test_interrupted_save_leaves_previous_index(content: Path, tmp_path: Path, monkeypatch):

@@ -33,7 +33,7 @@ from .strings import Strings
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Compact (drop dead documents) at a merge when this share of documents is dead.
 COMPACT_DEAD_SHARE = 0.25
 #: Reading an index a writer is committing to can meet a manifest whose old files were just
@@ -578,8 +578,10 @@ class Archive:
         """Write the index. Both kinds append the new posts' compressed frames to the store.
         A full save (after a merge) writes the main segment, the labels, the file table and
         the post ids anew, and the vocabulary when it has grown; an incremental one writes the
-        small delta segment, the per-document arrays and a journal of new terms, post ids,
-        labels and file entries, so adding a post costs little however big the archive is."""
+        small delta segment, the liveness of every document, the values the new documents add to
+        the append-only per-document arrays (length, date, frame offset) and a journal of new
+        terms, post ids, labels and file entries, so adding a post costs little however big
+        the archive is."""
         if self.read_only:
             return
         assert self._dir is not None
@@ -607,11 +609,11 @@ class Archive:
             self._dirty_files.clear()
         for name, arr in self.index.delta.arrays().items():
             save.array(f"delta.{name}", arr)
-        save.array("store.offsets", stored.offsets())
+        save.grow_array("store.offsets", stored.offsets(), fresh=full)
+        save.grow_array("doc_len", self.index.doc_len, fresh=full)
+        save.grow_array("dates", self.docs.dates, fresh=full)
         save.array("main.df", self.index.main_df)
-        save.array("doc_len", self.index.doc_len)
         save.array("live", self.index.live)
-        save.array("dates", self.docs.dates)
         save.json("journal", {
             "terms": self.index.vocab.added_since(self._saved_terms),
             "labels": self.docs.label_log(),
@@ -683,16 +685,16 @@ class Archive:
 
         main = segment("main", d.array)
         delta = segment("delta", lambda key, k: np.array(d.array(key, k)))
-        doc_len, live = np.array(d.array("doc_len")), np.array(d.array("live", "b"))
+        doc_len, live = np.array(d.grown_array("doc_len", np.int32)), np.array(d.array("live", "b"))
         journal = d.json("journal")
         if not isinstance(journal, dict) or not {"terms", "labels", "files", "ids"} <= journal.keys():
             raise CorruptIndex("journal is malformed")
         vocab = self._load_strings("terms", journal["terms"])
-        dates = np.array(d.array("dates"))
+        dates = np.array(d.grown_array("dates", np.int64))
         n = doc_len.shape[0]
         if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(vocab):
             raise CorruptIndex("index arrays disagree in length")
-        stored = FrameStore(d.blob("store"), d.array("store.offsets"), d.blob("store.dict"))
+        stored = FrameStore(d.blob("store"), d.grown_array("store.offsets", np.int64), d.blob("store.dict"))
         if len(stored) != n:
             raise CorruptIndex("the stored posts disagree with the index in number")
         for seg in (main, delta):

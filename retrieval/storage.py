@@ -209,6 +209,15 @@ class IndexDir:
         data, size = self._map(key)
         return memoryview(data)[:size]
 
+    def grown_array(self, key: str, dtype: type) -> np.ndarray:
+        """The valid prefix of an append-only array (raw little-endian values of ``dtype``: see
+        :meth:`Save.grow_array`), memory-mapped."""
+        data = self.blob(key)
+        itemsize = np.dtype(dtype).itemsize
+        if len(data) % itemsize:
+            raise CorruptIndex(f"{key} is not a whole number of {np.dtype(dtype).name} values")
+        return np.frombuffer(data, np.dtype(dtype).newbyteorder("<"))
+
     # ---- writing ----------------------------------------------------------------------------
     def begin(self) -> "Save":
         """Start a save on top of the current manifest (only the lock's holder may)."""
@@ -261,6 +270,18 @@ class Save:
             fh.flush()
             os.fsync(fh.fileno())
         self.files[key] = {"name": name, "size": size + len(data), "crc": zlib.crc32(data, crc)}
+
+    def grow_array(self, key: str, arr: np.ndarray, *, fresh: bool = False) -> None:
+        """Save an array whose saved values never change (a value per document, appended as
+        documents come): only the values past those already on disk are appended (the whole
+        array, to a new file, when ``fresh``). At a million posts an incremental save writes a
+        few bytes instead of 20 MB."""
+        data = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<"))
+        entry = self.files.get(key)
+        saved = 0 if fresh or entry is None or not entry["name"].endswith(".bin") else int(entry["size"])
+        if saved % data.dtype.itemsize or saved > data.nbytes:  # not the array saved before: start again
+            saved = 0
+        self.append_blob(key, memoryview(data).cast("B")[saved:], fresh=saved == 0)
 
     def commit(self, **fields: Any) -> None:
         """Replace the manifest atomically, then delete the files that neither it nor the

@@ -3,6 +3,7 @@
 import json
 import os
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -290,3 +291,41 @@ def test_a_compaction_after_reopening_keeps_every_file_with_its_post(content: Pa
         indexed = {rel: e.post_id for rel, e in current.files.items() if e.doc is not None}
         assert {rel: current.docs.post(current.files[rel].doc).id for rel in indexed} == indexed
         assert sorted(current.post_ids()) == sorted(indexed.values()) and len(indexed) == 9
+
+
+def test_adding_a_post_appends_to_the_per_document_arrays_instead_of_rewriting_them(content: Path, tmp_path: Path):
+    """Each document's length, date and frame offset never change until a compaction: an
+    incremental save appends the new document's values to the same files (a reader's
+    mapping of them stays valid), and a reader of the new manifest sees every value."""
+    index = tmp_path / "index"
+    archive = open_archive(content, index)
+    before = json.loads((index / MANIFEST).read_text())["files"]
+    n = len(archive.docs)
+    write_post(content, "one-more.md", "又一篇", "新增的一篇内容。", urlname="one-more")
+    assert archive.refresh().added == ["one-more"]
+    after = json.loads((index / MANIFEST).read_text())["files"]
+    for key, width in (("doc_len", 4), ("dates", 8), ("store.offsets", 8)):
+        assert after[key]["name"] == before[key]["name"]
+        assert after[key]["size"] == before[key]["size"] + width
+    assert after["live"]["name"] != before["live"]["name"]  # (a removal changes old values: written whole)
+    reader = open_archive(content, index, access="read", sync=False)
+    assert len(reader.docs) == n + 1
+    assert reader.get("one-more") == archive.get("one-more")
+    assert reader.index.doc_len.tolist() == archive.index.doc_len.tolist()
+    assert reader.docs.dates.tolist() == archive.docs.dates.tolist()
+
+
+def test_a_per_document_array_of_a_broken_width_is_damage(content: Path, tmp_path: Path, caplog):
+    index = tmp_path / "index"
+    expected = snapshot(open_archive(content, index))
+    manifest = json.loads((index / MANIFEST).read_text())
+    victim = index / manifest["files"]["dates"]["name"]
+    with open(victim, "ab") as fh:
+        fh.write(b"\x01\x02\x03")
+    entry = manifest["files"]["dates"]
+    entry["size"] += 3
+    entry["crc"] = zlib.crc32(victim.read_bytes())
+    (index / MANIFEST).write_text(json.dumps(manifest))
+    caplog.set_level("WARNING")
+    assert snapshot(open_archive(content, index)) == expected
+    assert any("dates is not a whole number of int64 values" in r.getMessage() for r in caplog.records)

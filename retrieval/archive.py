@@ -437,9 +437,10 @@ class Archive:
         self.docs.flush()
         merge_due = self.index.commit()
         if save and (jobs or waiting or result):
-            if merge_due:
-                self._merge()
-            self._save(full=merge_due)
+            if merge_due:  # merged, saved whole and mapped again: the replaced files are let go
+                self._checkpoint()
+            else:
+                self._save(full=False)
         self.last_refresh = datetime.now(self.tz)
         self.last_refresh_seconds = time.monotonic() - started
         if result or result.skipped:
@@ -492,9 +493,11 @@ class Archive:
 
     def _checkpoint(self) -> None:
         """Merge and save what is indexed so far, and load it again (in the middle of a long
-        refresh, and at the end of a build): the posts are then memory-mapped from disk rather
-        than held in memory as the build made them, and a build that is killed keeps them (the
-        next one reads only the rest). An archive that cannot write keeps its index in memory."""
+        refresh, at the end of a build, and whenever the delta is merged): the posts are then
+        memory-mapped from disk rather than held in memory as the merge made them, nothing keeps
+        the replaced files mapped (their disk space would stay taken), and a build that is
+        killed keeps them (the next one reads only the rest). An archive that cannot write
+        keeps its index in memory."""
         self.docs.flush()
         self.index.commit()
         self._merge()

@@ -116,7 +116,10 @@ class IndexDir:
         self.path = path
         self.manifest: dict[str, Any] = {}
         self.lock = WriterLock(path)
-        self._mmaps: list[mmap.mmap] = []
+        #: Files mapped and checked by :meth:`check_all`, until they are read. Nothing else is
+        #: kept: an array or view over a file keeps its mapping alive while the index uses it,
+        #: and nothing here may hold it longer (a deleted file's disk space stays taken until
+        #: its last mapping goes).
         self._checked: dict[str, tuple[mmap.mmap | bytes, int]] = {}
 
     # ---- reading ----------------------------------------------------------------------------
@@ -176,8 +179,6 @@ class IndexDir:
             raise CorruptIndex(f"cannot read {path.name}: {exc.strerror or exc}") from None
         if _crc(data, entry["size"]) != entry["crc"]:
             raise CorruptIndex(f"{path.name} fails its checksum")
-        if isinstance(data, mmap.mmap):
-            self._mmaps.append(data)
         return data, int(entry["size"])
 
     def array(self, key: str, kinds: str = "iu") -> np.ndarray:

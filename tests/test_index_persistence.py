@@ -1,5 +1,6 @@
 """The persisted index: reopened without tokenizing, updated incrementally, rebuilt when damaged."""
 
+import gc
 import json
 import os
 import time
@@ -329,3 +330,32 @@ def test_a_per_document_array_of_a_broken_width_is_damage(content: Path, tmp_pat
     caplog.set_level("WARNING")
     assert snapshot(open_archive(content, index)) == expected
     assert any("dates is not a whole number of int64 values" in r.getMessage() for r in caplog.records)
+
+
+def mapped_deleted_files(index: Path) -> list[str]:
+    """Files of ``index`` this process still maps although they were deleted (their disk space
+    stays taken until the mapping goes)."""
+    gc.collect()
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    return sorted({line.split(None, 5)[-1] for line in maps if str(index) in line and line.endswith("(deleted)")})
+
+
+def test_replaced_index_files_are_let_go(content: Path, tmp_path: Path, monkeypatch):
+    """A build that saves and reloads checkpoints, then merges in later refreshes, replaces
+    the index's files again and again: the old ones are deleted, and nothing may keep them
+    mapped (a long-running bot would hold gigabytes of deleted files)."""
+    import retrieval.archive
+    from retrieval import index as index_module
+
+    for i in range(12):
+        write_post(content, f"many/{i:02d}.md", f"会议 {i}", f"会议内容 {i}。", urlname=f"many{i}")
+    monkeypatch.setattr(retrieval.archive, "CHECKPOINT_FILES", 5)
+    monkeypatch.setattr(index_module, "MERGE_MIN_DOCS", 2)
+    index = tmp_path / "index"
+    archive = open_archive(content, index)
+    for round_ in range(4):
+        for i in range(3):
+            write_post(content, f"later/{round_}-{i}.md", f"后来 {round_}", f"内容 {i}。", urlname=f"later{round_}-{i}")
+        archive.refresh()
+    assert archive.get("later3-2") is not None
+    assert mapped_deleted_files(index) == []

@@ -18,22 +18,19 @@
 #define DEPENDS 0
 #define SPACE 0x20
 
-/* The table argument: at least BMP uint32 code points (a NumPy array or any buffer). */
-static int
-get_table(PyObject *obj, Py_buffer *view)
-{
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0)
-        return -1;
-    if (view->len < (Py_ssize_t)(BMP * sizeof(uint32_t))) {
-        PyBuffer_Release(view);
-        PyErr_SetString(PyExc_ValueError, "a character table needs 65536 uint32 entries");
-        return -1;
-    }
-    return 0;
-}
+/* A text, its character table (at least BMP uint32 code points: a NumPy array or any buffer)
+ * and an output buffer as long as the text, taken by begin() and given back by end(). */
+typedef struct {
+    Py_buffer view;
+    const uint32_t *table;
+    Py_ssize_t n;
+    int kind;
+    const void *data;
+    Py_UCS4 *out;
+} Job;
 
 static int
-args_str_table(PyObject *const *args, Py_ssize_t nargs, const char *name)
+begin(Job *job, PyObject *const *args, Py_ssize_t nargs, const char *name)
 {
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "%s() takes a text and a table", name);
@@ -43,7 +40,37 @@ args_str_table(PyObject *const *args, Py_ssize_t nargs, const char *name)
         PyErr_Format(PyExc_TypeError, "%s() needs a str", name);
         return -1;
     }
+    if (PyObject_GetBuffer(args[1], &job->view, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (job->view.len < (Py_ssize_t)(BMP * sizeof(uint32_t))) {
+        PyBuffer_Release(&job->view);
+        PyErr_SetString(PyExc_ValueError, "a character table needs 65536 uint32 entries");
+        return -1;
+    }
+    job->table = (const uint32_t *)job->view.buf;
+    job->n = PyUnicode_GET_LENGTH(args[0]);
+    job->kind = PyUnicode_KIND(args[0]);
+    job->data = PyUnicode_DATA(args[0]);
+    job->out = PyMem_Malloc((job->n ? job->n : 1) * sizeof(Py_UCS4));
+    if (job->out == NULL) {
+        PyBuffer_Release(&job->view);
+        PyErr_NoMemory();
+        return -1;
+    }
     return 0;
+}
+
+/* The first ``length`` characters written, as a str (None: the job's result is ``result``). */
+static PyObject *
+end(Job *job, Py_ssize_t length, PyObject *result)
+{
+    if (result == NULL)
+        result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, job->out, length);
+    else
+        Py_INCREF(result);
+    PyMem_Free(job->out);
+    PyBuffer_Release(&job->view);
+    return result;
 }
 
 /* normalize(text, table) -> str | None: each character looked up (a code point, SPACE for a
@@ -53,76 +80,41 @@ args_str_table(PyObject *const *args, Py_ssize_t nargs, const char *name)
 static PyObject *
 native_normalize(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (args_str_table(args, nargs, "normalize") < 0)
+    Job job;
+    if (begin(&job, args, nargs, "normalize") < 0)
         return NULL;
-    PyObject *text = args[0];
-    Py_buffer view;
-    if (get_table(args[1], &view) < 0)
-        return NULL;
-    const uint32_t *table = (const uint32_t *)view.buf;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_UCS4 *out = PyMem_Malloc((n ? n : 1) * sizeof(Py_UCS4));
-    if (out == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
     Py_ssize_t w = 0;
     int in_space = 0;
-    PyObject *result = NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
-        uint32_t to = ch < BMP ? table[ch] : DEPENDS;
-        if (to == DEPENDS) {
-            result = Py_None;
-            Py_INCREF(result);
-            goto done;
-        }
+    for (Py_ssize_t i = 0; i < job.n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(job.kind, job.data, i);
+        uint32_t to = ch < BMP ? job.table[ch] : DEPENDS;
+        if (to == DEPENDS)
+            return end(&job, 0, Py_None);
         if (to == SPACE) {
             if (!in_space)
-                out[w++] = SPACE;
+                job.out[w++] = SPACE;
             in_space = 1;
         }
         else {
-            out[w++] = to;
+            job.out[w++] = to;
             in_space = 0;
         }
     }
-    result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, w);
-done:
-    PyMem_Free(out);
-    PyBuffer_Release(&view);
-    return result;
+    return end(&job, w, NULL);
 }
 
 /* fold(text, table) -> str: each BMP character looked up, the rest kept; same length. */
 static PyObject *
 native_fold(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (args_str_table(args, nargs, "fold") < 0)
+    Job job;
+    if (begin(&job, args, nargs, "fold") < 0)
         return NULL;
-    PyObject *text = args[0];
-    Py_buffer view;
-    if (get_table(args[1], &view) < 0)
-        return NULL;
-    const uint32_t *table = (const uint32_t *)view.buf;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_UCS4 *out = PyMem_Malloc((n ? n : 1) * sizeof(Py_UCS4));
-    if (out == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < job.n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(job.kind, job.data, i);
+        job.out[i] = ch < BMP ? job.table[ch] : ch;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
-        out[i] = ch < BMP ? table[ch] : ch;
-    }
-    PyObject *result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, n);
-    PyMem_Free(out);
-    PyBuffer_Release(&view);
-    return result;
+    return end(&job, job.n, NULL);
 }
 
 /* compact(text, table) -> str: fold(text, table), its whitespace runs made single spaces and
@@ -131,27 +123,16 @@ native_fold(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 native_compact(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (args_str_table(args, nargs, "compact") < 0)
+    Job job;
+    if (begin(&job, args, nargs, "compact") < 0)
         return NULL;
-    PyObject *text = args[0];
-    Py_buffer view;
-    if (get_table(args[1], &view) < 0)
-        return NULL;
-    const uint32_t *table = (const uint32_t *)view.buf;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_UCS4 *out = PyMem_Malloc((n ? n : 1) * sizeof(Py_UCS4));
-    if (out == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
+    Py_UCS4 *out = job.out;
     /* First the split and join: a space is written only between two words. */
     Py_ssize_t w = 0;
     int pending = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
-        Py_UCS4 to = ch < BMP ? table[ch] : ch;
+    for (Py_ssize_t i = 0; i < job.n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(job.kind, job.data, i);
+        Py_UCS4 to = ch < BMP ? job.table[ch] : ch;
         if (Py_UNICODE_ISSPACE(to)) {
             pending = w > 0;
             continue;
@@ -168,10 +149,7 @@ native_compact(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             continue;
         out[k++] = out[i];
     }
-    PyObject *result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, k);
-    PyMem_Free(out);
-    PyBuffer_Release(&view);
-    return result;
+    return end(&job, k, NULL);
 }
 
 /* Whether a token is dropped: a space, all whitespace, or a stop word. */

@@ -4,9 +4,10 @@
 
 Archives are made from ``../shared/corpus/xwlb-posts.tar.gz`` (74,756 posts) and cached under
 ``~/.cache/archive-bot-bench/scale-N``: up to the corpus size a sample of its posts; beyond,
-new posts recombined from the paragraphs of two posts, with fresh ids, shifted dates and a
-made-up name of two or three characters each, so that the vocabulary grows as a real archive's
-does. Each measure runs in a fresh process (build, open, memory); at sizes rank-bm25 can hold
+new posts recombined from the paragraphs of two posts (the first half of one's, the second
+half of the other's, so that posts keep the corpus's sizes: 1.4 KB of body text on average, a
+million posts about 1.4 GB), with fresh ids and a made-up name of two or three
+characters each, so that the vocabulary grows as a real archive's does. Each measure runs in a fresh process (build, open, memory); at sizes rank-bm25 can hold
 (≤ 50,000) the public API's plain scoring is compared with rank-bm25's ``get_scores`` on the
 same tokens. A slope of 1 means a cost grows in proportion to the archive; 0 means flat.
 Before each build, the files of one directory in 100 are read one by one: times the number of
@@ -37,13 +38,29 @@ from corpus import CACHE, DEFAULT_TARBALL, REPO, post_files, source_dir, with_fr
 
 QUERIES = Path(__file__).with_name("queries.txt")
 REFERENCE_UP_TO = 50_000
+CORPUS_POSTS = 74_756
 NAME_CHARS = "安白陈丁方高韩江孔李马潘秦石唐王谢杨张赵周朱敏华军伟芳娜静丽强磊洋勇艳杰涛明超秀霞平刚桂英"
+
+
+#: How recombined posts are made; an archive cached by another recipe is made again. (Recipe
+#: 1 joined the first paragraphs of two posts: 0.7 KB of text a post, half the corpus's.)
+RECIPE = "2"
+
+
+def recombined(first: str, second: str, name: str) -> str:
+    """A post with ``first``'s front matter and the first half of its paragraphs, then the
+    second half of ``second``'s paragraphs, ``name`` speaking at both ends."""
+    head, _, body = first.partition("\n---\n")
+    ours, theirs = body.strip("\n").split("\n\n"), second.partition("\n---\n")[2].strip("\n").split("\n\n")
+    paragraphs = ours[: max(1, len(ours) // 2)] + theirs[len(theirs) // 2 :]
+    return f"{head}\n---\n{name}表示，" + "\n\n".join(paragraphs) + f"\n\n{name}说。\n"
 
 
 def make_archive(size: int) -> Path:
     """``size`` posts (see the module docstring), cached."""
     target = CACHE / f"scale-{size}"
-    if (target / ".complete").exists():
+    marker = target / ".complete"
+    if marker.exists() and (size <= CORPUS_POSTS or marker.read_text().strip() == RECIPE):
         return target
     files = post_files(source_dir(DEFAULT_TARBALL))
     shutil.rmtree(target, ignore_errors=True)
@@ -56,15 +73,13 @@ def make_archive(size: int) -> Path:
         os.link(path, dest)
     for k in range(size - len(originals)):
         first, second = files[k % len(files)], files[(k * 7919 + 13) % len(files)]
-        head, _, body = first.read_text(encoding="utf-8").partition("\n---\n")
-        other = second.read_text(encoding="utf-8").partition("\n---\n")[2].split("\n\n")
         name = "".join(rng.choice(NAME_CHARS) for _ in range(rng.choice((2, 3))))
-        text = f"{head}\n---\n{name}表示，{body.split(chr(10) + chr(10))[0]}\n\n{other[0]}\n\n{name}说。\n"
+        text = recombined(first.read_text(encoding="utf-8"), second.read_text(encoding="utf-8"), name)
         text = with_fresh_id(text, f"s{k}")
         dest = target / f"r{k // 1000:05d}" / f"r{k}.md"
         dest.parent.mkdir(exist_ok=True)
         dest.write_text(text, encoding="utf-8")
-    (target / ".complete").touch()
+    marker.write_text(RECIPE)
     return target
 
 
@@ -113,12 +128,18 @@ MEASURE = textwrap.dedent("""
         for f in files:
             f.read_bytes()
         out["read_file_s"] = (time.perf_counter() - t) / max(1, len(files))
-    started, cpu = time.perf_counter(), os.times()
+    def machine():  # (all, idle, waiting on the disk) jiffies of every core, from /proc/stat
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(ticks), ticks[3], ticks[4]
+
+    ticks, started, cpu = machine(), time.perf_counter(), os.times()
     archive = Archive.open(content, index, rebuild=what == "build", settle_seconds=0, sync=False)
     out["seconds"] = time.perf_counter() - started
     done = os.times()
     out["cpu_parent"] = done.user + done.system - cpu.user - cpu.system
     out["cpu_workers"] = done.children_user + done.children_system - cpu.children_user - cpu.children_system
+    spent = [b - a for a, b in zip(ticks, machine())]
+    out["busy"], out["iowait"] = 1 - (spent[1] + spent[2]) / max(1, spent[0]), spent[2] / max(1, spent[0])
     out["peak_rss"] = status("VmHWM")  # the parent's high-water mark, memory-mapped index pages included
     out["peak_anon"] = max(peak[0], tree_anon())  # private memory, workers included, sampled every 0.25 s
     if what == "open":
@@ -186,7 +207,7 @@ def measure(size: int, queries: int) -> dict:
     best = sorted(opened, key=lambda o: o["seconds"])[1]
     row = {"posts": size, "build_s": build["seconds"], "build_peak_mb": build["peak_rss"] / 1e6,
            "read_s": build["read_file_s"] * size, "cpu_workers_us": build["cpu_workers"] / size * 1e6,
-           "cpu_parent_us": build["cpu_parent"] / size * 1e6,
+           "cpu_parent_us": build["cpu_parent"] / size * 1e6, "busy": build["busy"], "iowait": build["iowait"],
            "build_anon_mb": build["peak_anon"] / 1e6, "body_mb": best["body_mb"],
            "disk_mb": dir_size(index) / 1e6, "open_s": best["seconds"], "sync_s": best["sync_s"],
            "rss_open_mb": best["rss_open"] / 1e6,
@@ -221,6 +242,8 @@ def main() -> None:
         ("reading every post file once, serially (from 1 directory in 100)", "read_s", "{:.1f} s"),
         ("build CPU per post: workers", "cpu_workers_us", "{:.0f} µs"),
         ("build CPU per post: main process", "cpu_parent_us", "{:.0f} µs"),
+        ("the machine's cores busy during the build", "busy", "{:.0%}"),
+        ("the machine's cores waiting on the disk during the build (iowait)", "iowait", "{:.0%}"),
         ("peak private memory of the build (RssAnon, workers included)", "build_anon_mb", "{:.0f} MB"),
         ("peak resident memory of the build (VmHWM, mapped files included)", "build_peak_mb", "{:.0f} MB"),
         ("index on disk", "disk_mb", "{:.0f} MB"), ("index / body text", "ratio", "{:.2f}×"),

@@ -150,10 +150,10 @@ class TermMap:
                 a.terms = DocTerms(terms[lo:hi], batch.tfs[lo:hi], batch.in_title[lo:hi], length)
 
 
-def _read(path: Path) -> tuple[os.stat_result, bytes | None]:
+def _read(path: str | Path) -> tuple[os.stat_result, bytes | None]:
     """The file's stat and bytes; None for the bytes of a file over the size limit, which
     is never read (the limit is checked on the open file, then enforced on the read)."""
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
         if st.st_size > MAX_POST_BYTES:
             return st, None
@@ -161,7 +161,7 @@ def _read(path: Path) -> tuple[os.stat_result, bytes | None]:
     return st, data if len(data) <= MAX_POST_BYTES else None
 
 
-def analyze(path: Path, rel: str, setup: Setup, tokenizer: Tokenizer, counter: TermCounter | None = None) -> Analysis:
+def analyze(path: str | Path, rel: str, setup: Setup, tokenizer: Tokenizer, counter: TermCounter | None = None) -> Analysis:
     """Read, parse and tokenize one file (its terms counted by ``counter``, else a fresh
     one). Never raises for a bad file: ``reason`` says why."""
     try:
@@ -204,7 +204,7 @@ def worker_setup(setup: Setup) -> WorkerState:
 
 
 def analyze_batch(state: WorkerState, batch: list[tuple[str, str]]) -> Batch:
-    analyses = [analyze(Path(path), rel, state.setup, state.tokenizer, state.counter) for path, rel in batch]
+    analyses = [analyze(path, rel, state.setup, state.tokenizer, state.counter) for path, rel in batch]
     return state.counter.batch(analyses)
 
 

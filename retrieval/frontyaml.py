@@ -29,6 +29,8 @@ _QUOTED = re.compile(r"\"([^\"\\]*)\"|'([^']*)'")
 #: A plain scalar that cannot end early, hold a comment or start an indicator.
 _PLAIN = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`](?:(?!: |\s#)[^\n])*?(?<![:\s])")
 _STR = "tag:yaml.org,2002:str"
+#: Plain scalars whose YAML value :class:`_Scalars` keeps (a few hundred kilobytes at most).
+KNOWN_SCALARS = 4096
 _SIMPLE_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "timestamp")}
 
 
@@ -39,9 +41,20 @@ class _Scalars:
         self._resolver = yaml.resolver.Resolver()
         self._constructors: dict[str, Callable[[Any, ScalarNode], Any]] = loader.yaml_constructors
         self._self = yaml.constructor.SafeConstructor()
+        self._known: dict[str, tuple[bool, Any]] = {}
 
     def plain(self, text: str) -> tuple[bool, Any]:
-        """(True, value) for a plain scalar of a simple type; (False, None) otherwise."""
+        """(True, value) for a plain scalar of a simple type; (False, None) otherwise. Keys and
+        most tags and categories recur from post to post, and every value is immutable (text,
+        number, date, None), so answers are kept (:data:`KNOWN_SCALARS` at most)."""
+        known = self._known.get(text)
+        if known is None:
+            if len(self._known) >= KNOWN_SCALARS:
+                self._known.clear()
+            known = self._known[text] = self._resolve(text)
+        return known
+
+    def _resolve(self, text: str) -> tuple[bool, Any]:
         tag = self._resolver.resolve(ScalarNode, text, (True, False))
         if tag == _STR:
             return True, text

@@ -179,7 +179,7 @@ def parse_post(data: bytes, rel_path: str, tz: tzinfo, site: Site | None = None,
             meta[key] = meta[alias]
     tz = site_timezone(site, tz)
     warnings: list[str] = []
-    slug, info = site.slug(rel_path) if site is not None else (Path(rel_path).with_suffix("").as_posix(), {})
+    slug, info = site.slug(rel_path) if site is not None else ("", {})  # (a slug only makes a site's page address)
     when = _date(meta, rel_path, tz, site, info, file_time, warnings)
     reason, recheck_at = published(meta, when, site, now or datetime.now(timezone.utc))
     if reason is not None:

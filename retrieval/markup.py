@@ -96,8 +96,10 @@ def plain_text(markdown: str) -> str:
     link text kept (code blocks are expected to be taken out first: :func:`split_code`)."""
     text = markdown
     for pattern, replacement, needs in _PASSES:
-        if any(n in text for n in needs):
-            text = pattern.sub(replacement, text)
+        for needle in needs:  # (a loop, not any() over a generator: 18 generators cost 10 µs a post)
+            if needle in text:
+                text = pattern.sub(replacement, text)
+                break
     text = html.unescape(text)
     lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())  # (_SPACES has no line break)
     return _BLANK_LINES.sub("\n", "\n".join(lines)).strip()

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval import Archive
-from retrieval import markup
+from retrieval import frontyaml, markup
 from retrieval.dates import timezone
 from retrieval.frontyaml import simple_mapping
 from retrieval.loader import MalformedPost, _FrontMatterLoader, parse_post, path_id
@@ -157,6 +157,17 @@ def test_the_fast_path_takes_the_usual_front_matter():
     assert simple_mapping(raw, _FrontMatterLoader) == yaml_reading(raw)[1] == {
         "title": "新闻联播->温家宝出席会议 | tv.cctv.com", "date": __import__("datetime").datetime(2012, 11, 5, 19, 22, 59),
         "urlname": "9c92-s1990", "tags": ["温家宝", "领导人"], "categories": ["tv.cctv.com", "新闻联播"]}
+
+
+def test_the_fast_path_keeps_a_bounded_number_of_scalars():
+    """Scalars recur (keys, tags), so their YAML values are kept; a million distinct dates
+    and ids must not make that a leak."""
+    known = frontyaml._scalars(_FrontMatterLoader)._known
+    for i in range(frontyaml.KNOWN_SCALARS * 2 + 5):
+        raw = f"urlname: id{i}\ndate: 2012-11-05\nn: {i}\n"
+        assert simple_mapping(raw, _FrontMatterLoader) == {"urlname": f"id{i}", "date": __import__("datetime").date(2012, 11, 5), "n": i}
+        assert len(known) <= frontyaml.KNOWN_SCALARS
+    assert simple_mapping("no: 0x1A\n", _FrontMatterLoader) == yaml_reading("no: 0x1A\n")[1] == {False: 26}
 
 
 # ---- plain_text skips the passes that cannot match, and that changes nothing -----------------

@@ -129,7 +129,7 @@ MEASURE = textwrap.dedent("""
             f.read_bytes()
         out["read_file_s"] = (time.perf_counter() - t) / max(1, len(files))
     def machine():  # (all, idle, waiting on the disk) jiffies of every core, from /proc/stat
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\\n", 1)[0].split()[1:]]
         return sum(ticks), ticks[3], ticks[4]
 
     ticks, started, cpu = machine(), time.perf_counter(), os.times()

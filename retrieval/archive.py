@@ -64,11 +64,29 @@ class ArchiveError(ValueError):
     is a file or inside the content…); the message says what to change."""
 
 
+@dataclass(slots=True)
+class Jobs:
+    """Files to read, by relative name, in a stable order; and those whose names cannot be
+    read, with what the scan found of them (they are never opened). Names alone, not (name,
+    stat) pairs: a build's million pairs held 300 MB for as long as it ran."""
+
+    readable: list[str] = field(default_factory=list)
+    bad: list[tuple[str, FileStat]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, found: list[tuple[str, FileStat]]) -> "Jobs":
+        found.sort(key=lambda job: job[0])  # a stable document order, whatever the file system's
+        return cls([rel for rel, st in found if not st.bad_name], [(rel, st) for rel, st in found if st.bad_name])
+
+    def __len__(self) -> int:
+        return len(self.readable) + len(self.bad)
+
+
 class Scanned(NamedTuple):
     """What :meth:`Archive.scan` found: the files to read (new, changed, or due), and the
     files gone since the last refresh."""
 
-    jobs: list[tuple[str, FileStat]]
+    jobs: Jobs
     gone: list[str]
 
 
@@ -292,6 +310,12 @@ class Archive:
     def _new_files(self) -> FileTable:
         return FileTable(post_id=self._post_id)
 
+    @property
+    def _spill_dir(self) -> Path | None:
+        """Where unsaved stored posts wait past a few megabytes (see :class:`FrameBuffer`):
+        the index directory of an archive that writes it; else they stay in memory."""
+        return self._dir.path if self._dir is not None and not self.read_only else None
+
     def _searcher(self) -> Searcher:
         return Searcher(self.index, self.docs, self.tokenizer, self.ranking)
 
@@ -368,7 +392,7 @@ class Archive:
         (its saves say ``building``, so that it is finished before it is served: served half
         built, the posts still to come would reach subscribers as new)."""
         if not resume:
-            self.index, self.docs = InvertedIndex(), DocStore()
+            self.index, self.docs = InvertedIndex(), DocStore(FrameStore(spill_dir=self._spill_dir))
             self.files = self._new_files()
             self._saved_terms = self._saved_ids = -1  # nothing of this index is saved yet
         settle, self.settle_seconds = self.settle_seconds, 0.0
@@ -430,8 +454,8 @@ class Archive:
                 self._remove(entry.doc)
                 self._freed.add(entry.post_id)  # type: ignore[arg-type]
                 result.removed.append(entry.post_id)  # type: ignore[arg-type]
-        waiting = [(rel, st) for rel, e in sorted(self.files.noted()) if e.doc is None and e.post_id in self._freed
-                   and (st := self._scanner.stat(rel)) is not None]
+        waiting = Jobs.of([(rel, st) for rel, e in self.files.noted() if e.doc is None and e.post_id in self._freed
+                           and (st := self._scanner.stat(rel)) is not None])
         if waiting:  # skipped as duplicates of an id that is free now
             self._analyze(waiting, result, None, force=True)
         self.docs.flush()
@@ -450,7 +474,7 @@ class Archive:
             )
         return result
 
-    def _jobs(self, scan: ScanChanges) -> list[tuple[str, FileStat]]:
+    def _jobs(self, scan: ScanChanges) -> Jobs:
         """The files to read: new or changed (and settled), or skipped until now. A quick scan
         names only the files of directories that changed; files left to settle last time and
         files due to be read again are looked at too."""
@@ -469,20 +493,19 @@ class Archive:
                 self._unsettled.add(rel)  # possibly still being written: next refresh
                 continue
             jobs.append((rel, st))
-        jobs.sort(key=lambda job: job[0])  # a stable document order, whatever the file system's
-        return jobs
+        del candidates
+        return Jobs.of(jobs)
 
-    def _analyze(self, jobs: list[tuple[str, FileStat]], result: RefreshResult, progress: ProgressCallback | None,
+    def _analyze(self, jobs: Jobs, result: RefreshResult, progress: ProgressCallback | None,
                  force: bool = False) -> None:
         """Read, parse and index ``jobs`` (files whose names cannot be read are skipped unread).
         An archive that writes its index saves a checkpoint after every :data:`CHECKPOINT_FILES`
         files but the last (see :meth:`_checkpoint`)."""
         counter = (lambda n, total=len(jobs): progress(n, total)) if progress else None
-        for rel, st in jobs:
-            if st.bad_name:
-                self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
-                self._dirty_files.add(rel)
-        readable = [rel for rel, st in jobs if not st.bad_name]
+        for rel, st in jobs.bad:
+            self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
+            self._dirty_files.add(rel)
+        readable = jobs.readable
         for start in range(0, len(readable), CHECKPOINT_FILES):
             part = [(self._scanner.path(rel), rel) for rel in readable[start : start + CHECKPOINT_FILES]]
             for analysis in analyze_many(part, self._setup(), self.tokenizer, self.index.vocab, self.workers, counter):
@@ -697,7 +720,8 @@ class Archive:
         n = doc_len.shape[0]
         if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(vocab):
             raise CorruptIndex("index arrays disagree in length")
-        stored = FrameStore(d.blob("store"), d.grown_array("store.offsets", np.int64), d.blob("store.dict"))
+        stored = FrameStore(d.blob("store"), d.grown_array("store.offsets", np.int64), d.blob("store.dict"),
+                            self._spill_dir)
         if len(stored) != n:
             raise CorruptIndex("the stored posts disagree with the index in number")
         for seg in (main, delta):

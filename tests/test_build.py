@@ -65,11 +65,13 @@ def test_workers_and_runs_build_the_same_index(many: Path, tmp_path: Path, monke
 def test_checkpoints_build_the_same_index(many: Path, tmp_path: Path, monkeypatch):
     alone = Archive.open(many, tmp_path / "alone", workers=1, settle_seconds=0)
     monkeypatch.setattr(retrieval.archive, "CHECKPOINT_FILES", 70)  # saved and reloaded three times, then at the end
+    monkeypatch.setattr(retrieval.stored, "SPILL_BYTES", 2000)  # the unsaved posts wait in a file
     saves = []
     monkeypatch.setattr(Archive, "_checkpoint", lambda self, real=Archive._checkpoint: (saves.append(len(self)), real(self)))
     checkpointed = Archive.open(many, tmp_path / "checkpointed", workers=2, settle_seconds=0)
     assert saves == [70, 140, 210, POOL_THRESHOLD + 60]
     assert fingerprint(checkpointed) == fingerprint(alone)
+    assert [checkpointed.get(p) for p in alone.post_ids()] == [alone.get(p) for p in alone.post_ids()]
 
 
 KILLED_MIDWAY = textwrap.dedent("""

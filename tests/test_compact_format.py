@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,9 +61,17 @@ def test_a_damaged_string_table_is_refused(damage):
         Strings(blob, offsets, hashes, order).check()
 
 
-def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch):
+def open_files_in(directory: Path) -> int:
+    """This process's open files in ``directory`` (an unnamed temporary file included)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd).startswith(str(directory) + os.sep))
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch, tmp_path: Path, spill: bool):
     monkeypatch.setattr(stored, "TRAIN_DOCS", 80)
-    store = FrameStore()
+    monkeypatch.setattr(stored, "SPILL_BYTES", 300)  # (spilled after a few frames, where it may)
+    store = FrameStore(spill_dir=tmp_path if spill else None)
     docs = [f"第{i}篇：".encode() + "新闻联播报道了会议。".encode() * (i % 7) for i in range(120)]
     for data in docs[:50]:
         store.append(data)
@@ -72,7 +82,8 @@ def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch)
     assert store.trained  # trained at the 80th
     saved, offsets, dictionary = store.unsaved_bytes(), store.offsets(), store.dictionary
     store.mark_saved()
-    reopened = FrameStore(memoryview(saved), offsets, memoryview(dictionary))
+    assert (open_files_in(tmp_path) > 0) == spill  # the unsaved frames, in a file that has no name
+    reopened = FrameStore(memoryview(saved), offsets, memoryview(dictionary), spill_dir=tmp_path if spill else None)
     for data in docs[100:]:
         reopened.append(data)
     assert [reopened[i] for i in range(120)] == docs

@@ -28,6 +28,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -191,7 +192,11 @@ REFERENCE = textwrap.dedent("""
 def run(script: str, *args: object) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, env=env,
-                          cwd=REPO, check=True)
+                          cwd=REPO)
+    if done.returncode:
+        how = f"was killed by signal {-done.returncode}" if done.returncode < 0 else f"exited with {done.returncode}"
+        hint = " (out of memory?)" if done.returncode == -signal.SIGKILL else ""
+        raise SystemExit(f"measuring {args[2] if len(args) > 2 else ''} of {args[0]} {how}{hint}\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -237,6 +242,7 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"measuring {size} posts ...", file=sys.stderr, flush=True)
         rows.append(measure(size, args.queries))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # (kept if a larger size fails)
     measures = [
         ("full build", "build_s", "{:.1f} s"), ("build throughput", "mbps", "{:.2f} MB/s"),
         ("reading every post file once, serially (from 1 directory in 100)", "read_s", "{:.1f} s"),

@@ -49,17 +49,6 @@ class DocGaps:
                 data[first_byte[chosen][:, None] + np.arange(size)] = raw
         return cls(data, start, width)
 
-    @classmethod
-    def joined(cls, parts: list["DocGaps"]) -> "DocGaps":
-        """The gaps of consecutive term ranges as one."""
-        starts = [parts[0].start[:1]]
-        base = 0
-        for part in parts:
-            starts.append(part.start[1:] + base)
-            base += int(part.start[-1])
-        return cls(np.concatenate([p.data for p in parts]), np.concatenate(starts),
-                   np.concatenate([p.width for p in parts]))
-
     def sliced(self, a: int, b: int) -> "DocGaps":
         """Terms ``a:b`` alone (term ``a`` becomes term 0)."""
         lo, hi = int(self.start[a]), int(self.start[b])

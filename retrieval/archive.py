@@ -720,7 +720,7 @@ class Archive:
         n = doc_len.shape[0]
         if not (live.shape[0] == n == dates.shape[0]) or main.n_terms > len(vocab):
             raise CorruptIndex("index arrays disagree in length")
-        stored = FrameStore(d.blob("store"), d.grown_array("store.offsets", np.int64), d.blob("store.dict"),
+        stored = FrameStore(d.blob("store", scattered=True), d.grown_array("store.offsets", np.int64), d.blob("store.dict"),
                             self._spill_dir)
         if len(stored) != n:
             raise CorruptIndex("the stored posts disagree with the index in number")

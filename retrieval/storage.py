@@ -205,9 +205,15 @@ class IndexDir:
         except ValueError as exc:
             raise CorruptIndex(f"{key}: {exc}") from None
 
-    def blob(self, key: str) -> memoryview:
-        """The valid prefix of an append-only blob."""
+    def blob(self, key: str, *, scattered: bool = False) -> memoryview:
+        """The valid prefix of an append-only blob. ``scattered``: it is read a small piece
+        here and there (a post's frame), so the kernel is told not to read ahead. Each miss
+        used to read 128 KB around a 1 KB frame: at a million posts, whose gigabyte of frames
+        a 2 GB machine cannot keep cached, a query's summaries and re-rank read tens of
+        megabytes and pushed the postings out (p50 41 ms, 8.5 ms without the read-ahead)."""
         data, size = self._map(key)
+        if scattered and isinstance(data, mmap.mmap):
+            data.madvise(mmap.MADV_RANDOM)
         return memoryview(data)[:size]
 
     def grown_array(self, key: str, dtype: type) -> np.ndarray:

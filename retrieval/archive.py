@@ -480,10 +480,11 @@ class Archive:
         files due to be read again are looked at too."""
         now_ns = time.time_ns()
         settle_ns = int(self.settle_seconds * 1e9)
-        candidates = dict(scan.files)
+        due: dict[str, FileStat] = {}
         if not scan.complete:
             again = self._unsettled | {rel for rel, e in self.files.noted() if e.recheck_at is not None}
-            candidates.update((rel, st) for rel in again if (st := self._scanner.stat(rel, fresh=True)) is not None)
+            due = {rel: st for rel in again if (st := self._scanner.stat(rel, fresh=True)) is not None}
+        candidates = {**scan.files, **due} if due else scan.files  # (no copy of a full scan's million entries)
         self._unsettled = set()
         jobs: list[tuple[str, FileStat]] = []
         for rel, st in candidates.items():
@@ -493,7 +494,6 @@ class Archive:
                 self._unsettled.add(rel)  # possibly still being written: next refresh
                 continue
             jobs.append((rel, st))
-        del candidates
         return Jobs.of(jobs)
 
     def _analyze(self, jobs: Jobs, result: RefreshResult, progress: ProgressCallback | None,

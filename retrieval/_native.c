@@ -1,10 +1,12 @@
-/* The indexer's per-character and per-token loops, in C.
+/* The indexer's per-character and per-token loops, and a query's scoring loop, in C.
  *
  * Each function here does exactly what a Python function in retrieval/tokenizer.py,
- * retrieval/phrases.py or retrieval/analyze.py does (the Python is the reference; the tests
- * hold the two to each other, with Hypothesis). Python spends most of a build's time in these
- * loops: about 40 % of a worker's time on a 1.4 KB post. Every table comes from Python, so
- * no Unicode knowledge lives here: a character is looked up, never classified.
+ * retrieval/phrases.py, retrieval/analyze.py or retrieval/index.py does (the Python is the
+ * reference; the tests hold the two to each other, with Hypothesis). Python spends most of a
+ * build's time in these loops: about 40 % of a worker's time on a 1.4 KB post. Every table
+ * comes from Python, so no Unicode knowledge lives here: a character is looked up, never
+ * classified. Scores are computed in the reference's order of operations, in doubles, and
+ * setup.py turns off contraction into fused multiply-adds: every score equals the reference's.
  *
  * The extension is optional: retrieval/native.py falls back to the Python when it was not
  * built (no C compiler when the package was installed).
@@ -12,6 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define BMP 0x10000
 /* In the normalize table: a character whose normalization depends on its neighbours. */
@@ -299,6 +302,269 @@ done:
     return result;
 }
 
+/* ---- scoring ------------------------------------------------------------------------------ */
+
+/* The buffers a call takes (at most ``capacity``), all given back by release(). */
+typedef struct {
+    Py_buffer *views;
+    int taken, capacity;
+} Views;
+
+static void
+release(Views *v)
+{
+    while (v->taken > 0)
+        PyBuffer_Release(&v->views[--v->taken]);
+    PyMem_Free(v->views);
+    v->views = NULL;
+}
+
+/* The memory of ``obj``: C-contiguous, of items ``itemsize`` bytes long (0: any) whose format
+ * is one of ``kinds`` (struct-module letters); its length in items goes to ``*n`` and its item
+ * size to ``*size`` (unless NULL). NULL with an exception set when it is not such a buffer. */
+static void *
+view(Views *v, PyObject *obj, int writable, Py_ssize_t itemsize, const char *kinds, const char *what,
+     Py_ssize_t *n, int *size)
+{
+    if (v->taken == v->capacity) {
+        PyErr_SetString(PyExc_SystemError, "more buffers than planned");
+        return NULL;
+    }
+    Py_buffer *b = &v->views[v->taken];
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return NULL;
+    v->taken++;
+    const char *format = b->format ? b->format : "B";
+    while (*format == '@' || *format == '=' || *format == '<')
+        format++;
+    if ((itemsize && b->itemsize != itemsize) || format[0] == 0 || format[1] != 0 || !strchr(kinds, format[0])) {
+        PyErr_Format(PyExc_TypeError, "%s has the wrong item type (%s)", what, b->format ? b->format : "bytes");
+        return NULL;
+    }
+    *n = b->len / b->itemsize;
+    if (size)
+        *size = (int)b->itemsize;
+    return b->buf;
+}
+
+#define FLOATS "d"
+#define UNSIGNED "BHIL"
+#define FLAGS "?B"
+#define INT64 "lq"
+#define LIST_FIELDS 7
+
+/* Item ``i`` of little-endian unsigned items ``width`` bytes long (1, 2 or 4). */
+static inline uint32_t
+item(const uint8_t *data, int width, Py_ssize_t i)
+{
+    if (width == 1)
+        return data[i];
+    const uint8_t *p = data + i * width;
+    if (width == 2)
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* One term's postings in one segment as stored, read from the front: document gaps ``width``
+ * bytes each (the first gap is the first document), frequencies ``tf_size`` bytes each, title
+ * flags from bit ``first_bit`` of ``flag``; the term's idf and count in the query; the
+ * posting ``at`` is next and its document is ``doc`` (NONE past the last posting). */
+typedef struct {
+    const uint8_t *gap, *tf, *flag;
+    int width, tf_size;
+    Py_ssize_t n, first_bit, at;
+    double idf, title_weight;
+    long count;
+    uint64_t doc;
+} Cursor;
+
+#define NONE UINT64_MAX
+
+/* Move to posting ``at`` (its document's gap added), or past the end. -1 with ValueError set
+ * when the document is past the last (``n_docs``). */
+static inline int
+move_to(Cursor *c, Py_ssize_t at, Py_ssize_t n_docs)
+{
+    c->at = at;
+    if (at == c->n) {
+        c->doc = NONE;
+        return 0;
+    }
+    c->doc = (at ? c->doc : 0) + item(c->gap, c->width, at);
+    if (c->doc >= (uint64_t)n_docs) {
+        PyErr_SetString(PyExc_ValueError, "the postings of a term name documents past the last");
+        return -1;
+    }
+    return 0;
+}
+
+/* A tuple (gaps, width, tfs, titles, first_bit, idf, count) as a cursor on its first posting. */
+static int
+cursor(Views *v, PyObject *fields, Cursor *c, Py_ssize_t n_docs)
+{
+    if (!PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) != LIST_FIELDS) {
+        PyErr_SetString(PyExc_TypeError, "a list of postings is a tuple (gaps, width, tfs, titles, first_bit, idf, count)");
+        return -1;
+    }
+    PyObject *const *f = &PyTuple_GET_ITEM(fields, 0);
+    Py_ssize_t n_gap_bytes, n_title_bytes;
+    c->width = (int)PyLong_AsLong(f[1]);
+    c->first_bit = PyLong_AsSsize_t(f[4]);
+    c->idf = PyFloat_AsDouble(f[5]);
+    c->count = PyLong_AsLong(f[6]);
+    if (PyErr_Occurred())
+        return -1;
+    c->title_weight = c->idf > 0 ? c->idf : 0.0;
+    if ((c->width != 1 && c->width != 2 && c->width != 4) || c->first_bit < 0 || c->count < 1) {
+        PyErr_SetString(PyExc_ValueError, "bad width, first bit or count");
+        return -1;
+    }
+    if (!(c->gap = view(v, f[0], 0, 1, UNSIGNED, "gaps", &n_gap_bytes, NULL))
+            || !(c->tf = view(v, f[2], 0, 0, UNSIGNED, "tfs", &c->n, &c->tf_size))
+            || !(c->flag = view(v, f[3], 0, 1, UNSIGNED, "titles", &n_title_bytes, NULL)))
+        return -1;
+    if (n_gap_bytes != c->n * c->width || (c->tf_size != 1 && c->tf_size != 2 && c->tf_size != 4)
+            || n_title_bytes * 8 < c->first_bit + c->n) {
+        PyErr_SetString(PyExc_ValueError, "the postings' arrays disagree in length");
+        return -1;
+    }
+    return move_to(c, 0, n_docs);
+}
+
+/* The BM25 of the cursor's posting in a document of length norm ``norm``, in the reference's
+ * order of operations: ((tf * (k1 + 1)) / (norm + tf)) * idf, times the count. */
+static inline double
+contribution(const Cursor *c, double k1p1, double norm)
+{
+    double tf = (double)item(c->tf, c->tf_size, c->at);
+    double s = tf * k1p1;
+    s /= norm + tf;
+    s *= c->idf;
+    if (c->count > 1)
+        s *= (double)c->count;
+    return s;
+}
+
+/* The idf the cursor's posting adds to its document's title idf: max(idf, 0) when the term is
+ * in the title, else 0 (a product, not a branch: whether a title holds a common word follows
+ * no pattern a branch predictor could learn; adding 0.0 changes no sum). */
+static inline double
+title_part(const Cursor *c)
+{
+    Py_ssize_t bit = c->first_bit + c->at;
+    return (double)(c->flag[bit >> 3] >> (bit & 7) & 1) * c->title_weight;
+}
+
+/* One list alone (the usual short query): its postings in order, written out as they come. */
+static Py_ssize_t
+score_one(Cursor *c, const double *norm, Py_ssize_t n_docs, double k1p1, const uint8_t *alive,
+          int64_t *doc_to, double *score_to, double *title_to)
+{
+    Py_ssize_t kept = 0;
+    while (c->doc != NONE) {
+        uint64_t doc = c->doc;
+        doc_to[kept] = (int64_t)doc;  /* written always, kept only when live: no branch */
+        score_to[kept] = contribution(c, k1p1, norm[doc]);
+        if (title_to)
+            title_to[kept] = title_part(c);
+        kept += alive[doc] != 0;
+        if (move_to(c, c->at + 1, n_docs) < 0)
+            return -1;
+    }
+    return kept;
+}
+
+/* Several lists, merged: each document's contributions summed in the lists' order. */
+static Py_ssize_t
+score_merged(Cursor *cursors, Py_ssize_t k, const double *norm, Py_ssize_t n_docs, double k1p1,
+             const uint8_t *alive, int64_t *doc_to, double *score_to, double *title_to)
+{
+    Py_ssize_t kept = 0;
+    for (;;) {
+        uint64_t doc = NONE;
+        for (Py_ssize_t j = 0; j < k; j++)
+            doc = cursors[j].doc < doc ? cursors[j].doc : doc;
+        if (doc == NONE)
+            return kept;
+        double score = 0.0, title = 0.0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            Cursor *c = &cursors[j];
+            if (c->doc != doc)
+                continue;
+            score += contribution(c, k1p1, norm[doc]);
+            title += title_part(c);
+            if (move_to(c, c->at + 1, n_docs) < 0)
+                return -1;
+        }
+        doc_to[kept] = (int64_t)doc;
+        score_to[kept] = score;
+        if (title_to)
+            title_to[kept] = title;
+        kept += alive[doc] != 0;
+    }
+}
+
+/* score_lists(lists, norms, k1_plus_1, live, docs_out, scores_out, titles_out) -> int: BM25
+ * of every live document some list of postings holds (ascending), and unless titles_out is
+ * None the idf mass of the lists whose term its title holds; returns how many. ``lists`` are
+ * tuples (gaps, width, tfs, titles, first_bit, idf, count), each one term's postings in one
+ * segment as stored; ``norms`` the documents' length norms.
+ *
+ * The lists are merged as they are decoded (each has its documents ascending), a document's
+ * contributions summed in the lists' order, each computed in the reference's order of
+ * operations: ((tf * (k1 + 1)) / (norm + tf)) * idf, times the count. Summing into arrays
+ * over all documents instead reads and writes a cache line of each of two 8 MB arrays per
+ * posting at a million posts, and then has to sweep them. The twin of
+ * InvertedIndex._score_arrays. */
+static PyObject *
+native_score_lists(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyTuple_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "score_lists() takes a tuple of lists and 6 more arguments");
+        return NULL;
+    }
+    Py_ssize_t k = PyTuple_GET_SIZE(args[0]);
+    Views v = {.views = PyMem_Calloc(3 * k + 5, sizeof(Py_buffer)), .taken = 0, .capacity = (int)(3 * k + 5)};
+    Cursor *cursors = PyMem_Calloc(k ? k : 1, sizeof(Cursor));
+    PyObject *result = NULL;
+    if (v.views == NULL || cursors == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double k1p1 = PyFloat_AsDouble(args[2]);
+    Py_ssize_t n_docs, n_live, room, n_scores_out, n_titles_out = PY_SSIZE_T_MAX;
+    const double *norm;
+    const uint8_t *alive;
+    int64_t *doc_to;
+    double *score_to, *title_to = NULL;  /* NULL: no title idf asked for */
+    if ((k1p1 == -1.0 && PyErr_Occurred())
+            || !(norm = view(&v, args[1], 0, 8, FLOATS, "norms", &n_docs, NULL))
+            || !(alive = view(&v, args[3], 0, 1, FLAGS, "live", &n_live, NULL))
+            || !(doc_to = view(&v, args[4], 1, 8, INT64, "docs_out", &room, NULL))
+            || !(score_to = view(&v, args[5], 1, 8, FLOATS, "scores_out", &n_scores_out, NULL))
+            || (args[6] != Py_None && !(title_to = view(&v, args[6], 1, 8, FLOATS, "titles_out", &n_titles_out, NULL))))
+        goto done;
+    Py_ssize_t postings = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (cursor(&v, PyTuple_GET_ITEM(args[0], j), &cursors[j], n_docs) < 0)
+            goto done;
+        postings += cursors[j].n;
+    }
+    if (n_live < n_docs || room < postings || n_scores_out < postings || n_titles_out < postings) {
+        PyErr_SetString(PyExc_ValueError, "score_lists(): fewer live flags than documents, or outputs than postings");
+        goto done;
+    }
+    Py_ssize_t kept = k == 1 ? score_one(&cursors[0], norm, n_docs, k1p1, alive, doc_to, score_to, title_to)
+                             : score_merged(cursors, k, norm, n_docs, k1p1, alive, doc_to, score_to, title_to);
+    if (kept < 0)
+        goto done;
+    result = PyLong_FromSsize_t(kept);
+done:
+    release(&v);
+    PyMem_Free(cursors);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"normalize", (PyCFunction)(void (*)(void))native_normalize, METH_FASTCALL,
      "normalize(text, table) -> str | None"},
@@ -308,11 +574,13 @@ static PyMethodDef methods[] = {
      "filter_tokens(tokens, stopwords) -> list"},
     {"count_terms", (PyCFunction)(void (*)(void))native_count_terms, METH_FASTCALL,
      "count_terms(title_tokens, body_tokens, numbers, new) -> (ids, tfs, titled)"},
+    {"score_lists", (PyCFunction)(void (*)(void))native_score_lists, METH_FASTCALL,
+     "score_lists(lists, norms, k1_plus_1, live, docs_out, scores_out, titles_out) -> int"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_native", "The indexer's hot loops in C (see retrieval/native.py).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_native", "The indexer's and the scorer's hot loops in C (see retrieval/native.py).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

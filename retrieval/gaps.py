@@ -61,6 +61,10 @@ class DocGaps:
         kind = WIDTHS[int(self.width[term])]
         return np.cumsum(np.frombuffer(self.data[lo:hi], kind), dtype=np.int64)
 
+    def stored(self, term: int) -> tuple[np.ndarray, int]:
+        """Term ``term``'s gaps as stored (bytes) and their width, for the C scorer."""
+        return self.data[int(self.start[term]) : int(self.start[term + 1])], int(self.width[term])
+
     def decode(self, ptr: np.ndarray) -> np.ndarray:
         """Every term's documents, in term order (int32)."""
         counts = np.diff(ptr)

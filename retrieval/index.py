@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bm25 import BM25Params, idf_table, length_norms, term_scores
+from .native import native
 from .postings import Segment, merge
 from .strings import Strings
 
@@ -69,9 +70,10 @@ class TermHits:
 
 
 class Scratch:
-    """Dense per-document arrays for summing several postings lists, kept from query to query
-    and zeroed only where a query wrote: fresh arrays cost their page faults, about 3 ms for
-    the 17 MB of them at a million posts. Owned by one index and used by one query at a time:
+    """Dense per-document arrays for summing several postings lists the NumPy way (the C
+    scorer merges the lists instead), kept from query to query and zeroed only where a query
+    wrote: fresh arrays cost their page faults, about 3 ms for the 17 MB of them at a million
+    posts. Owned by one index and used by one query at a time:
     an archive is searched from one thread at a time (its searcher keeps per-query state too;
     the bot's service holds a lock around it)."""
 
@@ -254,14 +256,34 @@ class InvertedIndex:
         """BM25Okapi of the live documents that hold any of the query tokens, and with
         ``titles`` the idf mass each one's title matches (for the re-rank).
 
-        Only the query terms' postings are read. One list of postings (one term, one segment:
-        the usual short query) is scored in place; several are summed over dense arrays,
-        cheaper than merging sorted lists of a hundred thousand postings each.
+        Only the query terms' postings are read. With the C extension, each list of postings
+        (one term, one segment) is decoded, scored and summed into dense arrays in one pass
+        (:meth:`_score_native`); the NumPy way (:meth:`_score_arrays`) is the reference.
         """
         terms = self.term_ids(tokens)
-        lists = [(float(self.idf[term]), count, found) for term, count in terms.items()
-                 for found in self.postings(term) if found[0].size]
-        query_idf = sum(max(float(self.idf[term]), 0.0) for term in terms)
+        weighted = [(float(self.idf[term]), count, term) for term, count in terms.items()]
+        query_idf = sum(max(idf, 0.0) for idf, _, _ in weighted)
+        if native is not None:
+            return self._score_native(weighted, titles, query_idf)
+        return self._score_arrays(weighted, titles, query_idf)
+
+    def _score_native(self, weighted: list[tuple[float, int, int]], titles: bool, query_idf: float) -> TermHits:
+        """:meth:`_score_arrays` in C, which merges the lists of postings as it decodes them.
+        At a million posts a common word has a few hundred thousand postings, and NumPy's
+        passes over them (decode, gather, four arithmetic steps, scatter, flags, liveness,
+        gather again) took most of a search's time."""
+        lists = tuple((*stored, idf, count) for idf, count, term in weighted
+                      for stored in (self.main.stored(term), self.delta.stored(term)) if stored is not None)
+        found = sum(fields[2].shape[0] for fields in lists)
+        docs, scores, title_idf = np.empty(found, np.int64), np.empty(found), np.empty(found) if titles else None
+        kept = native.score_lists(lists, self.norms, self.params.k1 + 1, self.live, docs, scores, title_idf)
+        return TermHits(docs[:kept], scores[:kept], None if title_idf is None else title_idf[:kept], query_idf)
+
+    def _score_arrays(self, weighted: list[tuple[float, int, int]], titles: bool, query_idf: float) -> TermHits:
+        """The scores in NumPy. One list of postings (one term, one segment: the usual short
+        query) is scored in place; several are summed over dense arrays, cheaper than merging
+        sorted lists of a hundred thousand postings each."""
+        lists = [(idf, count, found) for idf, count, term in weighted for found in self.postings(term) if found[0].size]
         if not lists:
             return TermHits(np.zeros(0, np.int64), np.zeros(0), np.zeros(0) if titles else None, query_idf)
         if len(lists) == 1:

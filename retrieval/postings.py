@@ -85,6 +85,15 @@ class Segment:
             return np.zeros(0, np.int64), self.tfs[:0], np.zeros(0, np.bool_)
         return self.gaps.term(term), self.tfs[lo:hi], unbits(self.titles, lo, hi)
 
+    def stored(self, term: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, int] | None:
+        """One term's postings as stored, for the C scorer (None when it has none here): its
+        gap bytes and their width, its frequencies, and the title bits with its first one's
+        number."""
+        lo, hi = (int(self.ptr[term]), int(self.ptr[term + 1])) if term < self.n_terms else (0, 0)
+        if lo == hi:
+            return None
+        return (*self.gaps.stored(term), self.tfs[lo:hi], self.titles, lo)
+
     def rows(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Terms ``a:b``'s postings, decoded: (count per term, docs, tfs, in_title)."""
         counts = np.zeros(b - a, np.int64)

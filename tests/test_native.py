@@ -14,8 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval import Archive, analyze, phrases, tokenizer
+from retrieval import Archive, analyze, index, phrases, tokenizer
 from retrieval.analyze import count_terms
+from retrieval.index import InvertedIndex
+from retrieval.postings import Segment
+from retrieval.strings import Strings
 from retrieval.native import native
 from retrieval.phrases import compact, compact_general
 from retrieval.tokenizer import DEPENDS, FOLD_BY_ARRAY, _context_free, _normalize_codes, filter_tokens, fold_chars, normalize, \
@@ -36,7 +39,7 @@ needs_native = pytest.mark.skipif(native is None, reason="the C extension is not
 @contextlib.contextmanager
 def pure_python() -> Iterator[None]:
     """Every caller of the extension on its Python way, for the block."""
-    modules = (tokenizer, phrases, analyze)
+    modules = (tokenizer, phrases, analyze, index)
     saved = [module.native for module in modules]
     for module in modules:
         module.native = None
@@ -155,6 +158,96 @@ def test_bad_arguments_raise_clear_errors():
         native.count_terms([], [], [], [])
     with pytest.raises(TypeError, match="str tokens"):
         native.count_terms(["a"], [("b",)], {}, [])
+
+
+WORDS = [f"w{i}" for i in range(8)]
+#: Postings (document, word, frequency, in title); frequencies past 255 and 65,535 make the
+#: segment store them in two and four bytes, documents far apart gaps of two and four bytes.
+POSTINGS = st.lists(st.tuples(st.integers(0, 1 << 17) | st.integers(0, 40), st.integers(0, len(WORDS) - 1),
+                              st.integers(1, 9) | st.integers(1, 70_000), st.booleans()),
+                    max_size=80, unique_by=lambda p: (p[0], p[1]))
+
+
+def segment(postings: list[tuple[int, int, int, bool]]) -> Segment:
+    postings = sorted(postings)
+    column = lambda i, kind: np.array([p[i] for p in postings], kind)  # noqa: E731
+    return Segment.from_postings(column(1, np.int64), column(0, np.int32), column(2, np.int64), column(3, np.bool_),
+                                 len(WORDS))
+
+
+@needs_native
+@given(POSTINGS, st.integers(0, 1 << 17), st.sets(st.integers(0, 79)),
+       st.lists(st.lists(st.sampled_from([*WORDS, "absent"]), max_size=5), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_scores_in_c_equal_the_reference_bit_for_bit(postings, split, dead, queries):
+    """A main and a delta segment (documents below and from ``split``), dead documents (those
+    of the postings numbered in ``dead``), repeated query words: documents, scores and title
+    idf equal to the last bit."""
+    n_docs = max([p[0] for p in postings], default=0) + 1
+    lengths = np.random.default_rng(len(postings)).integers(1, 400, n_docs).astype(np.int32)
+    live = np.ones(n_docs, np.bool_)
+    live[[postings[i][0] for i in dead if i < len(postings)]] = False
+    main = segment([p for p in postings if p[0] < split])
+    built = InvertedIndex(Strings.of(WORDS), main, segment([p for p in postings if p[0] >= split]), lengths, live,
+                          main_df=main.doc_frequencies(len(WORDS), live))
+    for words in queries:
+        for titles in (True, False):
+            same_scores(built, words, titles)
+
+
+def same_scores(built: InvertedIndex, words: list[str], titles: bool) -> None:
+    with pure_python():
+        expected = built.score(words, titles)
+    got = built.score(words, titles)
+    assert got.docs.tolist() == expected.docs.tolist()
+    assert got.scores.tobytes() == expected.scores.tobytes()
+    assert (got.title_idf is None) == (expected.title_idf is None) == (not titles)
+    assert titles is False or got.title_idf.tobytes() == expected.title_idf.tobytes()
+    assert got.query_idf == expected.query_idf
+
+
+@needs_native
+def test_a_documents_scores_are_summed_in_the_querys_order():
+    """Floating-point sums of three or more terms depend on their order: over a thousand
+    documents holding four words each, some sums would differ in the last bit if C summed
+    them in another order than the reference."""
+    rng = np.random.default_rng(4)
+    postings = [(doc, word, int(rng.integers(1, 30)), bool(rng.integers(0, 2))) for doc in range(1000)
+                for word in range(4)]
+    lengths = rng.integers(1, 400, 1000).astype(np.int32)
+    built = InvertedIndex(Strings.of(WORDS), segment(postings), None, lengths, np.ones(1000, np.bool_))
+    same_scores(built, ["w0", "w1", "w2", "w3"], True)
+    same_scores(built, ["w3", "w1", "w1", "w0"], True)
+
+
+@needs_native
+def test_postings_past_the_last_document_are_damage_either_way():
+    postings = [(3, 0, 1, False), (7, 0, 2, True), (9, 1, 1, False)]
+    short = InvertedIndex(Strings.of(WORDS), segment(postings), None, np.full(8, 10, np.int32), np.ones(8, np.bool_))
+    with pure_python(), pytest.raises(ValueError, match="past the last"):
+        short.score(["w1", "w0"])
+    with pytest.raises(ValueError, match="past the last"):
+        short.score(["w1", "w0"])
+    with pytest.raises(ValueError, match="past the last"):
+        short.score(["w1"])
+    assert short.score(["w0"]).docs.tolist() == [3, 7]
+
+
+@needs_native
+def test_scoring_rejects_arrays_of_the_wrong_kind():
+    gaps, width, tfs, titles, first = segment([(3, 0, 1, False)]).stored(0)
+    norms, live, out = np.ones(8), np.ones(8, np.bool_), np.zeros(1)
+    docs = np.zeros(1, np.int64)
+    with pytest.raises(TypeError, match="norms has the wrong item type"):
+        native.score_lists(((gaps, width, tfs, titles, first, 1.0, 1),), norms.astype(np.float32), 2.5, live, docs, out, out)
+    with pytest.raises(TypeError, match="tuple"):
+        native.score_lists(([gaps, width, tfs, titles, first, 1.0, 1],), norms, 2.5, live, docs, out, out)
+    with pytest.raises(ValueError, match="bad width"):
+        native.score_lists(((gaps, 3, tfs, titles, first, 1.0, 1),), norms, 2.5, live, docs, out, out)
+    with pytest.raises(ValueError, match="fewer live flags than documents, or outputs than postings"):
+        native.score_lists(((gaps, width, tfs, titles, first, 1.0, 1),), norms, 2.5, live, docs[:0], out, out)
+    assert native.score_lists(((gaps, width, tfs, titles, first, 1.0, 1),), norms, 2.5, live, docs, out, None) == 1
+    assert docs.tolist() == [3] and out.tolist() == [2.5 / 2.0]
 
 
 @needs_native

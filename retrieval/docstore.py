@@ -150,7 +150,13 @@ class DocStore:
 
     def post(self, doc: int) -> Post:
         """Document ``doc``'s post."""
-        return Post.from_record(orjson.loads(self.stored[doc].partition(b"\n")[0]))
+        return next(self.posts([doc]))
+
+    def posts(self, docs: list[int]) -> Iterator[Post]:
+        """The posts of ``docs``, in order, read in one pass (a page's: their frames are asked
+        of the disk together, see :meth:`~retrieval.stored.FrameStore.many`)."""
+        for data in self.stored.many(docs):
+            yield Post.from_record(orjson.loads(data.partition(b"\n")[0]))
 
     def texts(self, docs: list[int]) -> Iterator[bytes]:
         """The compacted title and body (UTF-8, see :func:`~retrieval.phrases.text_of`) of each

@@ -157,14 +157,8 @@ class Searcher:
 
     def __init__(self, index: InvertedIndex, docs: DocStore, tokenizer: Tokenizer, ranking: Ranking) -> None:
         self.index, self.docs, self.tokenizer, self.ranking = index, docs, tokenizer, ranking
-        self._posts: dict[int, Post] = {}
 
     # ---- helpers ----------------------------------------------------------------------------
-    def _post(self, doc: int) -> Post:
-        post = self._posts.get(doc)
-        if post is None:
-            post = self._posts[doc] = self.docs.post(doc)
-        return post
 
     def _holding_all(self, tokens: list[str] | tuple[str, ...], docs: np.ndarray) -> np.ndarray:
         """Per document of ``docs``: whether it holds every one of ``tokens``."""
@@ -295,7 +289,6 @@ class Searcher:
         return page
 
     def _run(self, query: Query, limit: int, offset: int, summary_chars: int) -> SearchPage:
-        self._posts.clear()
         limit, offset = max(1, limit), max(0, offset)
         tokens = query_tokens(query, self.tokenizer, self.index.vocab)
         if not query.has_terms:
@@ -320,7 +313,7 @@ class Searcher:
             numbers = {t: self.index.vocab.get(t) for t in tokens}
             weights = {t: float(self.index.idf[n]) for t, n in numbers.items() if n is not None}
         page = [Hit(post, float(score), query_summary(post.body, tokens, weights, summary_chars))
-                for post, score in zip(map(self._post, docs[offset:k].tolist()), scores[offset:k])]
+                for post, score in zip(self.docs.posts(docs[offset:k].tolist()), scores[offset:k])]
         answer = None
         if query.question and offset == 0 and not query.recent:
             answer = best_answer([h.post for h in page], query.ranked_text, tokens)
@@ -336,5 +329,5 @@ class Searcher:
             return SearchPage(query, [], int(cand.shape[0]), offset, limit, False)
         top, total = self._first(cand, self._dates(cand), k, checks, lambda rows: [cand[rows].astype(np.float64)])
         page = [Hit(post, None, post_summary(post, summary_chars))
-                for post in map(self._post, cand[top][offset:k].tolist())]
+                for post in self.docs.posts(cand[top][offset:k].tolist())]
         return SearchPage(query, page, total.count, offset, limit, False, total_exact=total.exact)

@@ -27,6 +27,8 @@ from typing import BinaryIO
 import numpy as np
 import zstandard
 
+#: Frames :meth:`FrameStore.many` asks the disk for at once (a re-rank's pool is 30 to 120).
+PREFETCH_FRAMES = 64
 #: zstd level: 3 (zstd's default) compresses at about 250 MB/s with 95% of level 6's ratio.
 LEVEL = 3
 #: Documents the dictionary is trained on, and its size; fewer documents than
@@ -190,18 +192,40 @@ class FrameStore:
 
     def many(self, docs: list[int]) -> Iterator[bytes]:
         """Documents ``docs``, decoded, in order: :meth:`__getitem__` in one tight loop (a
-        phrase is checked in tens of thousands of posts: 3.6 µs a post instead of 5.2)."""
+        phrase is checked in tens of thousands of posts: 3.6 µs a post instead of 5.2), each
+        :data:`PREFETCH_FRAMES` of them :meth:`prefetch`-ed first."""
         sealed = len(self._offsets) - 1
         saved, blob, decompress = len(self._blob), self._blob, self._decompress.decompress
+        for first in range(0, len(docs), PREFETCH_FRAMES):
+            some = docs[first : first + PREFETCH_FRAMES]
+            self.prefetch(some)
+            for doc in some:
+                if doc >= sealed:
+                    yield self._waiting[doc - sealed]
+                    continue
+                lo, hi = self._offsets[doc], self._offsets[doc + 1]
+                try:
+                    yield decompress(blob[lo:hi] if hi <= saved else self.frame(doc))
+                except zstandard.ZstdError as exc:
+                    raise DamagedDocument(f"stored document {doc} is damaged: {exc}") from None
+
+    def prefetch(self, docs: list[int]) -> None:
+        """Have the disk start reading the saved frames of ``docs``, all at once
+        (``MADV_WILLNEED``), when the blob is a mapped file. The store is read without
+        read-ahead (see :meth:`~retrieval.storage.IndexDir.blob`), so each frame not cached
+        would fault alone and wait for the disk before the next is asked for: a re-rank's
+        thirty candidates were thirty waits in a row. A call costs about a microsecond a
+        frame when they are cached already."""
+        mapped = self._blob.obj if isinstance(self._blob, memoryview) else None
+        if not isinstance(mapped, mmap.mmap):
+            return
+        sealed, saved = len(self._offsets) - 1, len(self._blob)
         for doc in docs:
-            if doc >= sealed:
-                yield self._waiting[doc - sealed]
-                continue
-            lo, hi = self._offsets[doc], self._offsets[doc + 1]
-            try:
-                yield decompress(blob[lo:hi] if hi <= saved else self.frame(doc))
-            except zstandard.ZstdError as exc:
-                raise DamagedDocument(f"stored document {doc} is damaged: {exc}") from None
+            if doc < sealed:
+                lo, hi = self._offsets[doc], self._offsets[doc + 1]
+                if hi <= saved:
+                    start = lo - lo % mmap.PAGESIZE
+                    mapped.madvise(mmap.MADV_WILLNEED, start, hi - start)
 
     @property
     def trained(self) -> bool:

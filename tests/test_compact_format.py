@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import mmap
 import os
+import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +95,53 @@ def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch,
     assert list(reopened.many(picked)) == [docs[i] for i in picked]
     assert len(saved) < sum(map(len, docs[:100])) / 3
     assert [reopened.subset([3, 110])[i] for i in (0, 1)] == [docs[3], docs[110]]
+
+
+def resident(mapped: mmap.mmap, lo: int, hi: int) -> bool:
+    """Whether bytes ``lo:hi`` of a file mapping are all in the page cache (mincore(2))."""
+    page = mmap.PAGESIZE
+    start, pages = lo - lo % page, (hi - lo + lo % page + page - 1) // page
+    view = np.frombuffer(mapped, np.uint8)
+    flags = (ctypes.c_ubyte * pages)()
+    try:
+        if ctypes.CDLL(None, use_errno=True).mincore(ctypes.c_void_p(view.ctypes.data + start),
+                                                     ctypes.c_size_t(pages * page), flags) != 0:
+            raise OSError(ctypes.get_errno(), "mincore")
+    finally:
+        del view
+    return all(flag & 1 for flag in flags)
+
+
+def test_a_batch_of_stored_documents_is_asked_of_the_disk_at_once(tmp_path: Path):
+    """Read without read-ahead, each frame missing from the page cache would wait for the disk
+    alone: ``many`` first asks for all the frames of a batch (MADV_WILLNEED). Seen with the
+    real kernel: the file's pages are dropped from the cache, and once the first document of
+    a batch is read, the batch's last is on its way in although nothing read it."""
+    store = FrameStore()
+    rnd = random.Random(3)
+    for i in range(400):  # 4 KB of incompressible text each: a page or two per frame
+        store.append("".join(chr(0x4E00 + rnd.randrange(20000)) for _ in range(1400)).encode())
+    path = tmp_path / "store.bin"
+    path.write_bytes(store.unsaved_bytes())
+    offsets, dictionary = store.offsets(), store.dictionary
+    with path.open("rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        mapped.madvise(mmap.MADV_RANDOM)
+        os.fsync(fh.fileno())
+        os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        frame = lambda doc: (int(offsets[doc]), int(offsets[doc + 1]))  # noqa: E731
+        if resident(mapped, *frame(399)):
+            pytest.skip("this file system keeps the file's pages cached (tmpfs?)")
+        reader = FrameStore(memoryview(mapped)[: len(mapped)], offsets, memoryview(dictionary))
+        batch = reader.many([10, 200, 399])
+        assert next(batch) == store[10]
+        deadline = time.monotonic() + 10
+        while not resident(mapped, *frame(399)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert resident(mapped, *frame(399)) and not resident(mapped, *frame(300))
+        assert list(batch) == [store[200], store[399]]
+        del reader, batch
+        mapped.close()
 
 
 def test_a_store_begun_too_small_for_a_dictionary_gets_one_when_rewritten(monkeypatch):

@@ -613,7 +613,7 @@ class Archive:
         assert self._dir is not None
         save = self._dir.begin()
         stored = self.docs.stored
-        save.append_blob("store", stored.unsaved_bytes(), fresh=not stored.saved_bytes)
+        save.append_blob("store", stored.unsaved_bytes(), fresh=not stored.saved_bytes, framed=True)
         if full:
             save.append_blob("store.dict", stored.dictionary, fresh=True)
             for name, arr in self.index.main.arrays().items():

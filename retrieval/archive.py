@@ -312,8 +312,9 @@ class Archive:
 
     @property
     def _spill_dir(self) -> Path | None:
-        """Where unsaved stored posts wait past a few megabytes (see :class:`FrameBuffer`):
-        the index directory of an archive that writes it; else they stay in memory."""
+        """Where unsaved stored posts wait past a few megabytes (see :class:`FrameBuffer`),
+        and merges put their large output (see ``postings._Filled``): the index directory of
+        an archive that writes it; else they stay in memory."""
         return self._dir.path if self._dir is not None and not self.read_only else None
 
     def _searcher(self) -> Searcher:
@@ -392,7 +393,7 @@ class Archive:
         (its saves say ``building``, so that it is finished before it is served: served half
         built, the posts still to come would reach subscribers as new)."""
         if not resume:
-            self.index, self.docs = InvertedIndex(), DocStore(FrameStore(spill_dir=self._spill_dir))
+            self.index, self.docs = InvertedIndex(spill_dir=self._spill_dir), DocStore(FrameStore(spill_dir=self._spill_dir))
             self.files = self._new_files()
             self._saved_terms = self._saved_ids = -1  # nothing of this index is saved yet
         settle, self.settle_seconds = self.settle_seconds, 0.0
@@ -735,7 +736,7 @@ class Archive:
         labels = {kind: LabelLists(keys[kind], d.array(f"labels.{kind}.ptr"), d.array(f"labels.{kind}.docs"))
                   for kind in LABEL_KINDS}
         self.index = InvertedIndex(vocab, main, delta, doc_len, live, BM25Params(**manifest["bm25"]),
-                                   main_df=d.array("main.df"))
+                                   main_df=d.array("main.df"), spill_dir=self._spill_dir)
         self.docs = DocStore(stored, dates, labels, journal["labels"], self._load_strings("ids", journal["ids"]))
         self.docs.mark_saved()
         names = self._load_strings("files.names", [])

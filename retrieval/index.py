@@ -12,6 +12,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -109,6 +110,7 @@ class InvertedIndex:
         live: np.ndarray | None = None,
         params: BM25Params = BM25Params(),
         main_df: np.ndarray | None = None,
+        spill_dir: Path | None = None,
     ) -> None:
         #: Term -> term id (a :class:`~retrieval.strings.Strings`, looked up without decoding it).
         self.vocab = vocab if vocab is not None else Strings()
@@ -117,6 +119,9 @@ class InvertedIndex:
         self.doc_len = doc_len if doc_len is not None else np.zeros(0, np.int32)
         self.live = live if live is not None else np.zeros(0, np.bool_)
         self.params = params
+        #: Where merges put their large output arrays, as files (see ``postings._Filled``):
+        #: the index directory of an archive that writes it; else they are memory.
+        self.spill_dir = spill_dir
         # Queued documents' postings (views of their batches' arrays), packed into runs as
         # they pile up, and the documents' lengths.
         self._queued: list[DocTerms] = []
@@ -207,7 +212,7 @@ class InvertedIndex:
             self._pending_lens = array("i")
             runs, self._runs = [self.delta, *self._runs], []
             # Only as many rows as the delta's own terms: it is written at every save.
-            self.delta = merge(runs, self.live, max(run.n_terms for run in runs))
+            self.delta = merge(runs, self.live, max(run.n_terms for run in runs), spill_dir=self.spill_dir)
             if self._delta_base is None:
                 self._delta_base = first
         self.refresh_statistics()
@@ -221,7 +226,7 @@ class InvertedIndex:
         compacted away; the caller renumbers its own per-document data the same way.
         """
         n_terms = len(self.vocab)
-        self.main = merge([self.main, self.delta], self.live, n_terms, renumber)
+        self.main = merge([self.main, self.delta], self.live, n_terms, renumber, spill_dir=self.spill_dir)
         self.main_df = np.diff(self.main.ptr)  # dead postings were dropped
         self.delta = Segment.empty()
         self._delta_base = None
@@ -256,8 +261,8 @@ class InvertedIndex:
         """BM25Okapi of the live documents that hold any of the query tokens, and with
         ``titles`` the idf mass each one's title matches (for the re-rank).
 
-        Only the query terms' postings are read. With the C extension, each list of postings
-        (one term, one segment) is decoded, scored and summed into dense arrays in one pass
+        Only the query terms' postings are read. With the C extension the lists of postings
+        (one per term and segment) are decoded, scored and merged in one pass
         (:meth:`_score_native`); the NumPy way (:meth:`_score_arrays`) is the reference.
         """
         terms = self.term_ids(tokens)

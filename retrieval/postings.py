@@ -8,7 +8,9 @@ term is in the title: under 3 bytes a posting where three arrays took 9.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from .gaps import DocGaps
 DOC_DTYPE = np.int32
 #: Postings a merge decodes at a time (about 20 bytes each while decoded).
 MERGE_CHUNK = 2_000_000
+#: A merge output array at least this large is a mapped temporary file when the merge is
+#: given a directory for one (see :class:`_Filled`).
+FILE_BACKED_BYTES = 64 * 1024 * 1024
 
 
 def narrow(tfs: np.ndarray) -> np.ndarray:
@@ -143,7 +148,7 @@ class Segment:
 
 
 def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.ndarray | None = None,
-          chunk: int = MERGE_CHUNK) -> Segment:
+          chunk: int = MERGE_CHUNK, spill_dir: Path | None = None) -> Segment:
     """One segment holding the live postings of ``segments`` (whose documents must not overlap
     and must ascend from one segment to the next); ``renumber`` maps old document numbers to new.
 
@@ -151,7 +156,8 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
     posting is copied to its place (no sort). Terms are merged a range at a time, about
     ``chunk`` postings per range, so a merge of a million posts' postings (or of the runs of a
     build) needs memory for its compressed input and output and one range decoded, not for
-    every posting decoded at once.
+    every posting decoded at once. With ``spill_dir``, large output arrays are files there
+    (see :class:`_Filled`).
     """
     full = [s for s in segments if s.size]
     if len(full) == 1 and renumber is None and bool(live.all()):  # e.g. the first build: nothing to merge
@@ -162,7 +168,8 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
     tf_type = np.result_type(np.uint8, *(seg.tfs.dtype for seg in full))
     bounds = _ranges(counts, chunk)
     total = int(counts.sum())
-    gap_bytes, tf_out, flag_out = _Filled(4 * total, np.uint8), _Filled(total, tf_type), _Filled(total, np.bool_)
+    gap_bytes, tf_out, flag_out = (_Filled(4 * total, np.uint8, spill_dir), _Filled(total, tf_type, spill_dir),
+                                   _Filled(total, np.bool_, spill_dir))
     kept_counts, gap_starts, gap_widths = [], [np.zeros(1, np.int64)], []
     for a, b in zip(bounds[:-1], bounds[1:]):
         ptr = np.zeros(b - a + 1, np.int64)
@@ -203,10 +210,23 @@ class _Filled:
     """An output array filled a range at a time, allocated once at the largest size it can
     reach (pages never written are never resident: ``np.empty`` of that size is only address
     space). A merge's output used to be its parts concatenated, so for a moment it held every
-    part and the whole: at a million posts, 800 MB above the rest of a build's checkpoint."""
+    part and the whole: at a million posts, 800 MB above the rest of a build's checkpoint.
 
-    def __init__(self, capacity: int, dtype: np.dtype | type) -> None:
-        self._data = np.empty(capacity, dtype)
+    With ``spill_dir``, an array of :data:`FILE_BACKED_BYTES` or more is an unnamed temporary
+    file there, mapped. The final merge of a million-post build writes 650 MB of output, and
+    held as the process's own memory it was the peak of the build (1.87 GB of a 2 GB machine):
+    the kernel cannot take anonymous memory back without swap, while a mapped file's pages
+    it can write out and drop when memory runs short. Short of that they are never written:
+    the file is gone once the merged segment is saved and loaded from the index."""
+
+    def __init__(self, capacity: int, dtype: np.dtype | type, spill_dir: Path | None = None) -> None:
+        nbytes = capacity * np.dtype(dtype).itemsize
+        if spill_dir is not None and nbytes >= max(FILE_BACKED_BYTES, 1):
+            with tempfile.TemporaryFile(dir=spill_dir) as fh:
+                fh.truncate(nbytes)  # sparse: only what is written takes space
+                self._data = np.memmap(fh, dtype, "r+", shape=(capacity,)).view(np.ndarray)
+        else:
+            self._data = np.empty(capacity, dtype)
         self.size = 0
 
     def add(self, values: np.ndarray) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 import retrieval.archive
 import retrieval.index
+import retrieval.postings
 from retrieval import Archive
 from retrieval.analyze import POOL_THRESHOLD
 from retrieval.storage import MANIFEST
@@ -66,10 +67,21 @@ def test_checkpoints_build_the_same_index(many: Path, tmp_path: Path, monkeypatc
     alone = Archive.open(many, tmp_path / "alone", workers=1, settle_seconds=0)
     monkeypatch.setattr(retrieval.archive, "CHECKPOINT_FILES", 70)  # saved and reloaded three times, then at the end
     monkeypatch.setattr(retrieval.stored, "SPILL_BYTES", 2000)  # the unsaved posts wait in a file
+    monkeypatch.setattr(retrieval.postings, "FILE_BACKED_BYTES", 0)  # and the merges write into files,
+    monkeypatch.setattr(retrieval.index, "RUN_POSTINGS", 500)  # the first part's runs too
+    merge_outputs = []  # (the directory for its file, whether it is one)
+
+    def filled(self, capacity, dtype, spill_dir=None, real=retrieval.postings._Filled.__init__):
+        real(self, capacity, dtype, spill_dir)
+        merge_outputs.append((spill_dir, isinstance(self._data.base, np.memmap)))
+
+    monkeypatch.setattr(retrieval.postings._Filled, "__init__", filled)
     saves = []
     monkeypatch.setattr(Archive, "_checkpoint", lambda self, real=Archive._checkpoint: (saves.append(len(self)), real(self)))
     checkpointed = Archive.open(many, tmp_path / "checkpointed", workers=2, settle_seconds=0)
     assert saves == [70, 140, 210, POOL_THRESHOLD + 60]
+    assert {where for where, _ in merge_outputs} == {tmp_path / "checkpointed"}
+    assert sum(in_file for _, in_file in merge_outputs) >= 9  # three outputs a merge
     assert fingerprint(checkpointed) == fingerprint(alone)
     assert [checkpointed.get(p) for p in alone.post_ids()] == [alone.get(p) for p in alone.post_ids()]
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import mmap
 import os
 import random
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retrieval import postings as postings_module
 from retrieval import stored, strings
 from retrieval.files import FileEntry, FileTable
 from retrieval.gaps import DocGaps
@@ -201,13 +205,29 @@ def test_merge_equals_sorting_every_posting(per_doc, data):
             segments.append(Segment.from_postings(terms, docs, tfs, flags, int(terms.max()) + 1))
             rows += cols
     live = np.array(data.draw(st.lists(st.booleans(), min_size=doc, max_size=doc)), np.bool_)
-    chunk, compact = data.draw(st.integers(1, 8)), data.draw(st.booleans())
+    chunk, compact, to_files = data.draw(st.integers(1, 8)), data.draw(st.booleans()), data.draw(st.booleans())
     renumber = np.where(live, np.cumsum(live) - 1, -1) if compact else None
-    merged = merge(segments, live, n_terms, renumber, chunk=chunk)
-    new = (lambda d: int(renumber[d])) if compact else (lambda d: d)
-    kept = sorted((t, new(d), f, b) for t, d, f, b in rows if live[d])
-    got = [(t, int(d), int(f), bool(b)) for t in range(n_terms) for d, f, b in zip(*merged.postings(t))]
-    assert got == kept
+    with tempfile.TemporaryDirectory() as spill, file_backed_from(0 if to_files else postings_module.FILE_BACKED_BYTES):
+        merged = merge(segments, live, n_terms, renumber, chunk=chunk, spill_dir=Path(spill))
+        new = (lambda d: int(renumber[d])) if compact else (lambda d: d)
+        kept = sorted((t, new(d), f, b) for t, d, f, b in rows if live[d])
+        got = [(t, int(d), int(f), bool(b)) for t in range(n_terms) for d, f, b in zip(*merged.postings(t))]
+        assert got == kept
+        merged_many = len(segments) > 1 or not live.all() or compact
+        assert (open_files_in(Path(spill)) > 0) == (to_files and merged_many and bool(rows))
+        del merged
+        assert open_files_in(Path(spill)) == 0  # the files went with the segment
+
+
+@contextlib.contextmanager
+def file_backed_from(nbytes: int) -> Iterator[None]:
+    """Merge outputs of ``nbytes`` or more are mapped files, for the block."""
+    was = postings_module.FILE_BACKED_BYTES
+    postings_module.FILE_BACKED_BYTES = nbytes
+    try:
+        yield
+    finally:
+        postings_module.FILE_BACKED_BYTES = was
 
 
 def test_the_file_table_keeps_every_field_through_a_save():

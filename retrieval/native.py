@@ -1,10 +1,12 @@
 """The C extension ``retrieval._native``, when it was built: None otherwise.
 
-It holds the loops a build spends most of its time in, each the twin of a Python function
-that stays the reference and the fallback: :func:`~retrieval.tokenizer.normalize`,
-:func:`~retrieval.tokenizer.fold_chars`, :func:`~retrieval.phrases.compact`, the token filter of
-:meth:`~retrieval.tokenizer.Tokenizer.tokenize` and the counting of
-:class:`~retrieval.analyze.TermCounter`. ``ARCHIVE_BOT_PURE_PYTHON=1`` turns it off (to
+It holds the loops a build spends most of its time in, and the one a query does, each the
+twin of a Python function that stays the reference and the fallback:
+:func:`~retrieval.tokenizer.normalize`, :func:`~retrieval.tokenizer.fold_chars`,
+:func:`~retrieval.phrases.compact`, the token filter of
+:meth:`~retrieval.tokenizer.Tokenizer.tokenize`, the counting of
+:class:`~retrieval.analyze.TermCounter` and the scoring of
+:meth:`~retrieval.index.InvertedIndex.score`. ``ARCHIVE_BOT_PURE_PYTHON=1`` turns it off (to
 compare the two, or to rule it out).
 """
 

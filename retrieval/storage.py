@@ -143,10 +143,10 @@ class IndexDir:
     def check_all(self) -> None:
         """Map and check every file the manifest names, several at once, largest first.
 
-        The checksums are most of an open's time (a gigabyte at a million posts): zlib sums
-        with the GIL released, so threads use every core and keep several reads in flight on
-        a cold disk. The first damaged file raises :class:`CorruptIndex`, as :meth:`array`
-        and the others would."""
+        The checksums are most of an open's time (700 MB at a million posts, the framed store
+        aside): zlib sums with the GIL released, so threads use every core and keep several
+        reads in flight on a cold disk. The first damaged file raises :class:`CorruptIndex`, as
+        :meth:`array` and the others would."""
         files = self.manifest["files"]
         keys = sorted(files, key=lambda k: -self._entry(k)["size"])
         with ThreadPoolExecutor(min(CHECK_THREADS, max(1, len(keys)))) as pool:

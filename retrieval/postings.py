@@ -221,7 +221,7 @@ class _Filled:
 
     def __init__(self, capacity: int, dtype: np.dtype | type, spill_dir: Path | None = None) -> None:
         nbytes = capacity * np.dtype(dtype).itemsize
-        if spill_dir is not None and nbytes >= max(FILE_BACKED_BYTES, 1):
+        if spill_dir is not None and nbytes > 0 and nbytes >= FILE_BACKED_BYTES:  # (an empty file cannot be mapped)
             with tempfile.TemporaryFile(dir=spill_dir) as fh:
                 fh.truncate(nbytes)  # sparse: only what is written takes space
                 self._data = np.memmap(fh, dtype, "r+", shape=(capacity,)).view(np.ndarray)

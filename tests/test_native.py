@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval import Archive, analyze, index, phrases, tokenizer
+from retrieval import Archive, analyze, gaps, index, phrases, postings, tokenizer
 from retrieval.analyze import count_terms
 from retrieval.index import InvertedIndex
-from retrieval.postings import Segment
+from retrieval.gaps import DocGaps
+from retrieval.postings import Segment, grouped_by_term
 from retrieval.strings import Strings
 from retrieval.native import native
 from retrieval.phrases import compact, compact_general
@@ -39,7 +40,7 @@ needs_native = pytest.mark.skipif(native is None, reason="the C extension is not
 @contextlib.contextmanager
 def pure_python() -> Iterator[None]:
     """Every caller of the extension on its Python way, for the block."""
-    modules = (tokenizer, phrases, analyze, index)
+    modules = (tokenizer, phrases, analyze, index, postings, gaps)
     saved = [module.native for module in modules]
     for module in modules:
         module.native = None
@@ -248,6 +249,97 @@ def test_scoring_rejects_arrays_of_the_wrong_kind():
         native.score_lists(((gaps, width, tfs, titles, first, 1.0, 1),), norms, 2.5, live, docs[:0], out, out)
     assert native.score_lists(((gaps, width, tfs, titles, first, 1.0, 1),), norms, 2.5, live, docs, out, None) == 1
     assert docs.tolist() == [3] and out.tolist() == [2.5 / 2.0]
+
+
+def term_starts(terms: np.ndarray, n_terms: int) -> np.ndarray:
+    ptr = np.zeros(n_terms + 1, np.int64)
+    np.cumsum(np.bincount(terms, minlength=n_terms), out=ptr[1:])
+    return ptr
+
+
+@needs_native
+@given(st.lists(st.integers(0, 40), max_size=300), st.integers(0, 3))
+@settings(max_examples=400, deadline=None)
+def test_grouping_by_term_in_c_equals_a_stable_argsort(terms: list[int], unused: int):
+    array = np.array(terms, np.int32)
+    ptr = term_starts(array, (max(terms) + 1 if terms else 0) + unused)
+    grouped = grouped_by_term(array, ptr)
+    assert grouped.dtype == np.int64
+    assert grouped.tolist() == np.argsort(array, kind="stable").tolist()
+    with pure_python():
+        assert postings.grouped_by_term(array, ptr).tolist() == grouped.tolist()
+
+
+@needs_native
+def test_grouping_rejects_terms_its_starts_do_not_count():
+    terms = np.array([2, 0, 2, 1], np.int32)
+    ptr, order = term_starts(terms, 3), np.zeros(4, np.int64)
+    native.group_by_term(terms, ptr, order)
+    assert order.tolist() == [1, 3, 0, 2]
+    with pytest.raises(ValueError, match="term 3 at 1 is outside ptr"):
+        native.group_by_term(np.array([2, 3, 2, 1], np.int32), ptr, order)
+    with pytest.raises(ValueError, match="term 2 at 3 is outside ptr, or over its count"):
+        native.group_by_term(np.array([2, 0, 2, 2], np.int32), ptr, order)
+    with pytest.raises(ValueError, match="term -1 at 0"):
+        native.group_by_term(np.array([-1, 0, 2, 1], np.int32), ptr, order)
+    with pytest.raises(ValueError, match="ptr does not span the postings, or order_out is short"):
+        native.group_by_term(terms, ptr, order[:3])
+    with pytest.raises(ValueError, match="ptr does not span"):
+        native.group_by_term(terms[:3], ptr, order)
+    with pytest.raises(TypeError, match="terms has the wrong item type"):
+        native.group_by_term(terms.astype(np.int64), ptr, order)
+
+
+#: Each term's documents: small gaps, gaps of two bytes and of four, and empty terms.
+TERM_DOCS = st.lists(st.sets(st.integers(0, 300) | st.integers(0, 70_000) | st.integers(0, (1 << 31) - 1), max_size=12),
+                     max_size=10)
+
+
+def grouped_docs(term_docs: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Documents grouped by term, each term's ascending, and the terms' row pointers."""
+    ptr = np.zeros(len(term_docs) + 1, np.int64)
+    np.cumsum([len(docs) for docs in term_docs], out=ptr[1:])
+    return np.array([doc for docs in term_docs for doc in sorted(docs)], np.int32), ptr
+
+
+@needs_native
+@given(TERM_DOCS)
+@settings(max_examples=500, deadline=None)
+def test_gaps_in_c_equal_the_reference_byte_for_byte(term_docs: list[set[int]]):
+    docs, ptr = grouped_docs(term_docs)
+    encoded, reference = DocGaps.encode(docs, ptr), DocGaps.encode_arrays(docs, ptr)
+    assert encoded.data.tobytes() == reference.data.tobytes()
+    assert encoded.start.tolist() == reference.start.tolist()
+    assert encoded.width.tolist() == reference.width.tolist()
+    decoded = encoded.decode(ptr)
+    assert decoded.dtype == np.int32 and decoded.tolist() == docs.tolist()
+    assert reference.decode_arrays(ptr).tolist() == docs.tolist()
+    with pure_python():
+        assert gaps.DocGaps.encode(docs, ptr).data.tobytes() == reference.data.tobytes()
+        assert encoded.decode(ptr).tolist() == docs.tolist()
+
+
+@needs_native
+def test_gaps_reject_documents_out_of_order_and_layouts_that_disagree():
+    docs, ptr = grouped_docs([{3, 300}, set(), {1 << 20}])
+    encoded = DocGaps.encode(docs, ptr)
+    assert encoded.width.tolist() == [2, 1, 4] and encoded.start.tolist() == [0, 4, 4, 8]
+    assert encoded.data.tolist() == [3, 0, 41, 1, 0, 0, 16, 0]
+    width, start = np.empty(3, np.uint8), np.empty(4, np.int64)
+    with pytest.raises(ValueError, match="the documents of term 0 do not ascend"):
+        native.gap_widths(np.array([300, 3, 5], np.int32), ptr, width, start)
+    with pytest.raises(ValueError, match="the documents of term 0 do not ascend"):
+        native.gap_widths(np.array([3, 3, 5], np.int32), ptr, width, start)
+    with pytest.raises(ValueError, match="a gap of term 0 does not fit its width"):
+        native.write_gaps(np.array([3, 70_000, 5], np.int32), ptr, encoded.start, encoded.width, np.empty(8, np.uint8))
+    with pytest.raises(ValueError, match="decode_gaps\\(\\): the gaps disagree with the postings"):
+        native.decode_gaps(encoded.data[:7], encoded.start, encoded.width, ptr, np.empty(3, np.int32))
+    with pytest.raises(ValueError, match="the gaps disagree"):
+        native.decode_gaps(encoded.data, encoded.start, np.array([2, 1, 3], np.uint8), ptr, np.empty(3, np.int32))
+    with pytest.raises(ValueError, match="docs_out is short"):
+        native.decode_gaps(encoded.data, encoded.start, encoded.width, ptr, np.empty(2, np.int32))
+    with pytest.raises(TypeError, match="docs_out has the wrong item type"):
+        native.decode_gaps(encoded.data, encoded.start, encoded.width, ptr, np.empty(3, np.int64))
 
 
 @needs_native

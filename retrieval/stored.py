@@ -9,7 +9,8 @@ carries a checksum, checked when it is decoded.
 
 The blob is append-only, like the rest of the index's growing files. The dictionary is
 trained once :data:`TRAIN_DOCS` documents have come (they wait raw in memory until then) or
-when the store is first saved, and is kept for every document added later. Frames not saved
+when the store is first saved, and is kept for every document added later; after it, documents
+are compressed :data:`COMPRESS_BATCH` at a time (raw until then). Frames not saved
 yet wait in a :class:`FrameBuffer`: in memory, and past :data:`SPILL_BYTES` in a temporary
 file beside the index.
 """
@@ -38,6 +39,11 @@ DICT_BYTES = 128 * 1024
 MIN_TRAIN_DOCS = 64
 
 
+#: Documents compressed one after another once there is a dictionary (they wait raw until
+#: then, as the first do for the dictionary). For each frame zstd copies the dictionary's
+#: tables into its own: 17 µs a frame while they stay in the processor's caches, 96 µs when
+#: they do not, as in a build, where each post's other work pushes them out between two.
+COMPRESS_BATCH = 64
 #: Unsaved frames past this many bytes go to a temporary file (see :class:`FrameBuffer`).
 SPILL_BYTES = 16 * 1024 * 1024
 
@@ -129,7 +135,7 @@ class FrameStore:
         self._added = FrameBuffer(spill_dir)  # frames made since load: not saved yet (or never, in memory)
         self._saved_len = len(blob)
         self._offsets = Column(offsets)
-        self._waiting: list[bytes] = []  # raw documents that come before the dictionary
+        self._waiting: list[bytes] = []  # raw documents: before the dictionary, and the last few
         self._dictionary: bytes | None = None if dictionary is None else bytes(dictionary)
         if self._offsets[0] != 0 or self._offsets.last() != len(blob) or not self._offsets.ascends():
             raise ValueError("stored documents disagree with their offsets")
@@ -147,13 +153,11 @@ class FrameStore:
         return len(self._offsets) - 1 + len(self._waiting)
 
     def append(self, data: bytes) -> None:
-        """Add the next document's bytes."""
-        if self._dictionary is None:
-            self._waiting.append(data)
-            if len(self._waiting) >= TRAIN_DOCS:
-                self.seal()
-            return
-        self._add_frame(self._compress.compress(data))
+        """Add the next document's bytes (compressed with the next :data:`COMPRESS_BATCH`,
+        or the first :data:`TRAIN_DOCS` once they have trained the dictionary)."""
+        self._waiting.append(data)
+        if len(self._waiting) >= (TRAIN_DOCS if self._dictionary is None else COMPRESS_BATCH):
+            self.seal()
 
     def _add_frame(self, frame: bytes) -> None:
         self._added.append(frame)

@@ -101,6 +101,27 @@ def test_stored_documents_read_back_before_and_after_the_dictionary(monkeypatch,
     assert [reopened.subset([3, 110])[i] for i in (0, 1)] == [docs[3], docs[110]]
 
 
+def test_documents_after_the_dictionary_are_compressed_a_batch_at_a_time(monkeypatch):
+    monkeypatch.setattr(stored, "TRAIN_DOCS", 80)
+    store = FrameStore()
+    docs = [f"第{i}篇：".encode() + "新闻联播报道了会议。".encode() * (i % 7) for i in range(80 + 2 * stored.COMPRESS_BATCH)]
+    for data in docs[:80]:
+        store.append(data)
+    assert store.trained and len(store.offsets()) == 81  # the first 80 trained it, then were compressed
+    for data in docs[80 : 80 + stored.COMPRESS_BATCH - 1]:
+        store.append(data)
+    assert len(store.offsets()) == 81  # raw, waiting for the rest of their batch
+    assert list(store.many([80, 1, 80 + stored.COMPRESS_BATCH - 2])) == [docs[80], docs[1], docs[80 + stored.COMPRESS_BATCH - 2]]
+    store.append(docs[80 + stored.COMPRESS_BATCH - 1])
+    assert len(store.offsets()) == 81 + stored.COMPRESS_BATCH  # the batch, compressed together
+    for data in docs[80 + stored.COMPRESS_BATCH : 82 + stored.COMPRESS_BATCH]:
+        store.append(data)
+    saved, offsets = store.unsaved_bytes(), store.offsets()  # a save compresses what waits
+    assert len(offsets) == 83 + stored.COMPRESS_BATCH
+    reopened = FrameStore(memoryview(saved), offsets, memoryview(store.dictionary))
+    assert list(reopened.many(list(range(len(offsets) - 1)))) == docs[: 82 + stored.COMPRESS_BATCH]
+
+
 def resident(mapped: mmap.mmap, lo: int, hi: int) -> bool:
     """Whether bytes ``lo:hi`` of a file mapping are all in the page cache (mincore(2))."""
     page = mmap.PAGESIZE

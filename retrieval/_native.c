@@ -1,7 +1,9 @@
-/* The indexer's per-character and per-token loops, and a query's scoring loop, in C.
+/* The indexer's per-character and per-token loops, its postings' grouping and gap coding, and
+ * a query's scoring loop, in C.
  *
  * Each function here does exactly what a Python function in retrieval/tokenizer.py,
- * retrieval/phrases.py, retrieval/analyze.py or retrieval/index.py does (the Python is the
+ * retrieval/phrases.py, retrieval/analyze.py, retrieval/postings.py, retrieval/gaps.py or
+ * retrieval/index.py does (the Python is the
  * reference; the tests hold the two to each other, with Hypothesis). Python spends most of a
  * build's time in these loops: about 40 % of a worker's time on a 1.4 KB post. Every table
  * comes from Python, so no Unicode knowledge lives here: a character is looked up, never
@@ -570,8 +572,7 @@ done:
 /* group_by_term(terms, ptr, order_out): the stable order that groups postings by term (a
  * counting sort: ``ptr[t]`` is where term ``t``'s postings begin, as the cumulative counts make
  * it) written to ``order_out``; the twin of np.argsort(terms, kind="stable"), which sorts
- * a build's runs of four million postings in a third of a second where this takes a tenth of
- * that. ValueError for a term outside ``ptr`` or postings that do not fill ``ptr`` exactly. */
+ * a build's runs of four million postings in 0.3 s where this takes 0.04 s. ValueError for a term outside ``ptr`` or postings that do not fill ``ptr`` exactly. */
 static PyObject *
 native_group_by_term(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {

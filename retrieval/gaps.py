@@ -34,7 +34,7 @@ class DocGaps:
         merges: a tenth of its main process in NumPy); :meth:`encode_arrays` is the reference."""
         if native is None:
             return cls.encode_arrays(docs, ptr)
-        docs = np.ascontiguousarray(docs, np.int32)
+        docs, ptr = np.ascontiguousarray(docs, np.int32), np.ascontiguousarray(ptr, np.int64)
         width = np.empty(ptr.shape[0] - 1, np.uint8)
         start = np.empty(ptr.shape[0], np.int64)
         native.gap_widths(docs, ptr, width, start)

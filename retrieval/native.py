@@ -5,7 +5,9 @@ twin of a Python function that stays the reference and the fallback:
 :func:`~retrieval.tokenizer.normalize`, :func:`~retrieval.tokenizer.fold_chars`,
 :func:`~retrieval.phrases.compact`, the token filter of
 :meth:`~retrieval.tokenizer.Tokenizer.tokenize`, the counting of
-:class:`~retrieval.analyze.TermCounter` and the scoring of
+:class:`~retrieval.analyze.TermCounter`, the grouping of a run's postings by term
+(:func:`~retrieval.postings.grouped_by_term`), the gap coding of
+:class:`~retrieval.gaps.DocGaps` and the scoring of
 :meth:`~retrieval.index.InvertedIndex.score`. ``ARCHIVE_BOT_PURE_PYTHON=1`` turns it off (to
 compare the two, or to rule it out).
 """

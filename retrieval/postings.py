@@ -45,8 +45,9 @@ def unbits(packed: np.ndarray, lo: int, hi: int) -> np.ndarray:
 def grouped_by_term(terms: np.ndarray, ptr: np.ndarray) -> np.ndarray:
     """The stable order that groups postings by term (``ptr``: where each term's postings
     begin, the cumulative counts of ``terms``). A counting sort in C (:mod:`retrieval.native`)
-    when built; ``np.argsort(kind="stable")``, the reference, takes ten times as long (a third
-    of a second on a run of four million postings, a sixth of a build's main process)."""
+    when built; ``np.argsort(kind="stable")``, the reference, takes eight to ten times as long
+    (0.3 s against 0.04 s on a run of four million postings, which a build makes every 16,000
+    posts or so)."""
     if native is None:
         return np.argsort(terms, kind="stable")
     order = np.empty(terms.shape[0], np.int64)

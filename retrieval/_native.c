@@ -312,11 +312,19 @@ typedef struct {
     int taken, capacity;
 } Views;
 
+/* Give back the buffers taken (the array holding them stays: it may be on the stack). */
 static void
-release(Views *v)
+give_back(Views *v)
 {
     while (v->taken > 0)
         PyBuffer_Release(&v->views[--v->taken]);
+}
+
+/* give_back(), and free the array, taken with PyMem_Calloc. */
+static void
+release(Views *v)
+{
+    give_back(v);
     PyMem_Free(v->views);
     v->views = NULL;
 }
@@ -572,7 +580,8 @@ done:
 /* group_by_term(terms, ptr, order_out): the stable order that groups postings by term (a
  * counting sort: ``ptr[t]`` is where term ``t``'s postings begin, as the cumulative counts make
  * it) written to ``order_out``; the twin of np.argsort(terms, kind="stable"), which sorts
- * a build's runs of four million postings in 0.3 s where this takes 0.04 s. ValueError for a term outside ``ptr`` or postings that do not fill ``ptr`` exactly. */
+ * a build's runs of four million postings in 0.3 s where this takes 0.04 s. ValueError for a
+ * term outside ``ptr`` or postings that do not fill ``ptr`` exactly. */
 static PyObject *
 native_group_by_term(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -613,8 +622,7 @@ native_group_by_term(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     result = Py_NewRef(Py_None);
 done:
     PyMem_Free(next);
-    while (v.taken > 0)
-        PyBuffer_Release(&v.views[--v.taken]);
+    give_back(&v);
     return result;
 }
 
@@ -677,8 +685,7 @@ native_gap_widths(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     result = Py_NewRef(Py_None);
 done:
-    while (v.taken > 0)
-        PyBuffer_Release(&v.views[--v.taken]);
+    give_back(&v);
     return result;
 }
 
@@ -745,8 +752,7 @@ native_write_gaps(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     result = Py_NewRef(Py_None);
 done:
-    while (v.taken > 0)
-        PyBuffer_Release(&v.views[--v.taken]);
+    give_back(&v);
     return result;
 }
 
@@ -788,8 +794,7 @@ native_decode_gaps(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     result = Py_NewRef(Py_None);
 done:
-    while (v.taken > 0)
-        PyBuffer_Release(&v.views[--v.taken]);
+    give_back(&v);
     return result;
 }
 

@@ -30,8 +30,9 @@ class DocGaps:
     @classmethod
     def encode(cls, docs: np.ndarray, ptr: np.ndarray) -> "DocGaps":
         """Gaps of ``docs`` (each term's rows ``ptr[t]:ptr[t+1]`` ascending). In C when the
-        extension is built (a build encodes every posting twice or more, in its runs and its
-        merges: a tenth of its main process in NumPy); :meth:`encode_arrays` is the reference."""
+        extension is built: a build encodes every posting twice or more, in its runs and its
+        merges, and NumPy's passes over temporary arrays took 8% of its main process under a
+        profiler at 200,000 posts. :meth:`encode_arrays` is the reference."""
         if native is None:
             return cls.encode_arrays(docs, ptr)
         docs, ptr = np.ascontiguousarray(docs, np.int32), np.ascontiguousarray(ptr, np.int64)

@@ -361,6 +361,7 @@ view(Views *v, PyObject *obj, int writable, Py_ssize_t itemsize, const char *kin
 #define UNSIGNED "BHIL"
 #define FLAGS "?B"
 #define INT64 "lq"
+#define INT32 "il"
 #define LIST_FIELDS 7
 
 /* Item ``i`` of little-endian unsigned items ``width`` bytes long (1, 2 or 4). */
@@ -577,6 +578,20 @@ done:
 
 /* ---- grouping postings by term ------------------------------------------------------------ */
 
+/* Row pointers ``ptr`` (``n_ptr`` of them) start at 0, never descend and end at ``n``: 0, else
+ * -1 with ValueError naming ``what``. Checked whole before any row is read or written: a
+ * pointer past ``n`` in the middle would otherwise be followed before the descent after it. */
+static int
+rows_span(const int64_t *ptr, Py_ssize_t n_ptr, Py_ssize_t n, const char *what)
+{
+    int ok = n_ptr >= 1 && ptr[0] == 0 && ptr[n_ptr - 1] == n;
+    for (Py_ssize_t t = 0; ok && t + 1 < n_ptr; t++)
+        ok = ptr[t + 1] >= ptr[t];
+    if (!ok)
+        PyErr_Format(PyExc_ValueError, "%s(): ptr does not span the postings in ascending rows", what);
+    return ok ? 0 : -1;
+}
+
 /* group_by_term(terms, ptr, order_out): the stable order that groups postings by term (a
  * counting sort: ``ptr[t]`` is where term ``t``'s postings begin, as the cumulative counts make
  * it) written to ``order_out``; the twin of np.argsort(terms, kind="stable"), which sorts
@@ -596,12 +611,14 @@ native_group_by_term(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const int64_t *ptr;
     int64_t *order, *next = NULL;
     PyObject *result = NULL;
-    if (!(terms = view(&v, args[0], 0, 4, "il", "terms", &n, NULL))
+    if (!(terms = view(&v, args[0], 0, 4, INT32, "terms", &n, NULL))
             || !(ptr = view(&v, args[1], 0, 8, INT64, "ptr", &n_ptr, NULL))
             || !(order = view(&v, args[2], 1, 8, INT64, "order_out", &room, NULL)))
         goto done;
-    if (n_ptr < 1 || ptr[0] != 0 || ptr[n_ptr - 1] != n || room < n) {
-        PyErr_SetString(PyExc_ValueError, "group_by_term(): ptr does not span the postings, or order_out is short");
+    if (rows_span(ptr, n_ptr, n, "group_by_term") < 0)
+        goto done;
+    if (room < n) {
+        PyErr_SetString(PyExc_ValueError, "group_by_term(): order_out is short");
         goto done;
     }
     Py_ssize_t n_terms = n_ptr - 1;
@@ -635,6 +652,15 @@ gap_width(uint32_t top)
     return top < (1u << 8) ? 1 : top < (1u << 16) ? 2 : 4;
 }
 
+/* The gap of row ``i`` of a term whose rows begin at ``first``: its document itself for the
+ * first, else the distance from the one before; -1 where the documents do not ascend. */
+static inline int64_t
+gap_at(const int32_t *docs, int64_t first, int64_t i)
+{
+    int64_t gap = i == first ? (int64_t)docs[i] : (int64_t)docs[i] - docs[i - 1];
+    return gap < 0 || (i > first && gap == 0) ? -1 : gap;
+}
+
 /* gap_widths(docs, ptr, width_out, start_out): per term (rows ``ptr[t]:ptr[t+1]`` of ``docs``,
  * ascending), the width its largest gap needs, and where its bytes begin (``start_out``, one
  * more than the terms: the last is the bytes in all). A term's first gap is its first document.
@@ -654,26 +680,24 @@ native_gap_widths(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     uint8_t *width;
     int64_t *start;
     PyObject *result = NULL;
-    if (!(docs = view(&v, args[0], 0, 4, "il", "docs", &n, NULL))
+    if (!(docs = view(&v, args[0], 0, 4, INT32, "docs", &n, NULL))
             || !(ptr = view(&v, args[1], 0, 8, INT64, "ptr", &n_ptr, NULL))
             || !(width = view(&v, args[2], 1, 1, "B", "width_out", &n_width, NULL))
             || !(start = view(&v, args[3], 1, 8, INT64, "start_out", &n_start, NULL)))
         goto done;
-    if (n_ptr < 1 || ptr[0] != 0 || ptr[n_ptr - 1] != n || n_width < n_ptr - 1 || n_start < n_ptr) {
-        PyErr_SetString(PyExc_ValueError, "gap_widths(): ptr does not span the documents, or an output is short");
+    if (rows_span(ptr, n_ptr, n, "gap_widths") < 0)
+        goto done;
+    if (n_width < n_ptr - 1 || n_start < n_ptr) {
+        PyErr_SetString(PyExc_ValueError, "gap_widths(): an output is short");
         goto done;
     }
     start[0] = 0;
     for (Py_ssize_t t = 0; t + 1 < n_ptr; t++) {
         int64_t lo = ptr[t], hi = ptr[t + 1];
-        if (hi < lo) {
-            PyErr_Format(PyExc_ValueError, "gap_widths(): ptr descends at term %zd", t);
-            goto done;
-        }
         uint32_t top = 0;
         for (int64_t i = lo; i < hi; i++) {
-            int64_t gap = i == lo ? (int64_t)docs[i] : (int64_t)docs[i] - docs[i - 1];
-            if (gap < 0 || (i > lo && gap == 0)) {
+            int64_t gap = gap_at(docs, lo, i);
+            if (gap < 0) {
                 PyErr_Format(PyExc_ValueError, "gap_widths(): the documents of term %zd do not ascend", t);
                 goto done;
             }
@@ -726,23 +750,21 @@ native_write_gaps(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const uint8_t *width;
     uint8_t *data;
     PyObject *result = NULL;
-    if (!(docs = view(&v, args[0], 0, 4, "il", "docs", &n, NULL))
+    if (!(docs = view(&v, args[0], 0, 4, INT32, "docs", &n, NULL))
             || !(ptr = view(&v, args[1], 0, 8, INT64, "ptr", &n_ptr, NULL))
             || !(start = view(&v, args[2], 0, 8, INT64, "start", &n_start, NULL))
             || !(width = view(&v, args[3], 0, 1, "B", "width", &n_width, NULL))
             || !(data = view(&v, args[4], 1, 1, "B", "data_out", &n_data, NULL))
             || gaps_agree(ptr, n_ptr, start, n_start, width, n_width, n_data, "write_gaps") < 0)
         goto done;
-    if (ptr[n_ptr - 1] != n) {
-        PyErr_SetString(PyExc_ValueError, "write_gaps(): ptr does not span the documents");
+    if (rows_span(ptr, n_ptr, n, "write_gaps") < 0)
         goto done;
-    }
     for (Py_ssize_t t = 0; t + 1 < n_ptr; t++) {
         int w = width[t];
         uint8_t *to = data + start[t];
         for (int64_t i = ptr[t]; i < ptr[t + 1]; i++, to += w) {
-            int64_t gap = i == ptr[t] ? (int64_t)docs[i] : (int64_t)docs[i] - docs[i - 1];
-            if (gap < 0 || gap >= (int64_t)1 << (8 * w) || (i > ptr[t] && gap == 0)) {
+            int64_t gap = gap_at(docs, ptr[t], i);
+            if (gap < 0 || gap >= (int64_t)1 << (8 * w)) {
                 PyErr_Format(PyExc_ValueError, "write_gaps(): a gap of term %zd does not fit its width", t);
                 goto done;
             }
@@ -776,7 +798,7 @@ native_decode_gaps(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             || !(start = view(&v, args[1], 0, 8, INT64, "start", &n_start, NULL))
             || !(width = view(&v, args[2], 0, 1, "B", "width", &n_width, NULL))
             || !(ptr = view(&v, args[3], 0, 8, INT64, "ptr", &n_ptr, NULL))
-            || !(docs = view(&v, args[4], 1, 4, "il", "docs_out", &room, NULL))
+            || !(docs = view(&v, args[4], 1, 4, INT32, "docs_out", &room, NULL))
             || gaps_agree(ptr, n_ptr, start, n_start, width, n_width, n_data, "decode_gaps") < 0)
         goto done;
     if (room < ptr[n_ptr - 1]) {

@@ -282,10 +282,12 @@ def test_grouping_rejects_terms_its_starts_do_not_count():
         native.group_by_term(np.array([2, 0, 2, 2], np.int32), ptr, order)
     with pytest.raises(ValueError, match="term -1 at 0"):
         native.group_by_term(np.array([-1, 0, 2, 1], np.int32), ptr, order)
-    with pytest.raises(ValueError, match="ptr does not span the postings, or order_out is short"):
+    with pytest.raises(ValueError, match="order_out is short"):
         native.group_by_term(terms, ptr, order[:3])
-    with pytest.raises(ValueError, match="ptr does not span"):
+    with pytest.raises(ValueError, match="ptr does not span the postings in ascending rows"):
         native.group_by_term(terms[:3], ptr, order)
+    with pytest.raises(ValueError, match="group_by_term\\(\\): ptr does not span the postings in ascending rows"):
+        native.group_by_term(terms, np.array([0, 9, 2, 4], np.int64), order)  # past the end, then back
     with pytest.raises(TypeError, match="terms has the wrong item type"):
         native.group_by_term(terms.astype(np.int64), ptr, order)
 
@@ -330,6 +332,10 @@ def test_gaps_reject_documents_out_of_order_and_layouts_that_disagree():
         native.gap_widths(np.array([300, 3, 5], np.int32), ptr, width, start)
     with pytest.raises(ValueError, match="the documents of term 0 do not ascend"):
         native.gap_widths(np.array([3, 3, 5], np.int32), ptr, width, start)
+    with pytest.raises(ValueError, match="gap_widths\\(\\): ptr does not span the postings in ascending rows"):
+        native.gap_widths(docs, np.array([0, 9, 1, 3], np.int64), width, start)  # past the end, then back
+    with pytest.raises(ValueError, match="write_gaps\\(\\): ptr does not span"):
+        native.write_gaps(docs[:2], ptr, encoded.start, encoded.width, np.empty(8, np.uint8))
     with pytest.raises(ValueError, match="a gap of term 0 does not fit its width"):
         native.write_gaps(np.array([3, 70_000, 5], np.int32), ptr, encoded.start, encoded.width, np.empty(8, np.uint8))
     with pytest.raises(ValueError, match="decode_gaps\\(\\): the gaps disagree with the postings"):

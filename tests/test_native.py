@@ -161,6 +161,21 @@ def test_bad_arguments_raise_clear_errors():
         native.count_terms(["a"], [("b",)], {}, [])
 
 
+@needs_native
+def test_reading_ahead_opens_each_file_it_can_and_names_what_it_cannot_take(tmp_path: Path):
+    """``will_need`` only hints the kernel, so what it shows is the files it opened: every
+    readable one, none that is missing; a path given as text or holding NUL is an error."""
+    for name in ("a.md", "b.md"):
+        (tmp_path / name).write_text("---\ntitle: t\n---\nbody\n", "utf-8")
+    paths = [os.fsencode(tmp_path / name) for name in ("a.md", "missing.md", "b.md")]
+    assert native.will_need(paths) == 2
+    assert native.will_need([]) == 0
+    with pytest.raises(TypeError, match="bytes without NUL"):
+        native.will_need([str(tmp_path / "a.md")])
+    with pytest.raises(TypeError, match="bytes without NUL"):
+        native.will_need([paths[0] + b"\0x"])
+
+
 WORDS = [f"w{i}" for i in range(8)]
 #: Postings (document, word, frequency, in title); frequencies past 255 and 65,535 make the
 #: segment store them in two and four bytes, documents far apart gaps of two and four bytes.

@@ -200,7 +200,7 @@ class DocStore:
         renumber[live] = np.arange(int(live.sum()))
         kept = np.flatnonzero(live)
         labels = {kind: lists.renumbered(renumber) for kind, lists in self.labels.items()}
-        ids = Strings.of([self.ids.string(doc) for doc in kept.tolist()])
+        ids = Strings(*self.ids.saved_form(np.asarray(live, np.bool_)))
         return DocStore(self.stored.subset(kept.tolist()), self.dates[kept].copy(), labels, ids=ids), renumber
 
 

@@ -204,22 +204,33 @@ class FileTable(Lookup):
 
     # ---- saving -----------------------------------------------------------------------------
     def saved_form(self) -> tuple[Strings, dict[str, np.ndarray], dict[str, list]]:
-        """Everything as (names, columns, rare fields by row), for a full save."""
-        names, size, mtime, doc, digest, rare = [], [], [], [], [], {}
-        for rel, entry in self.items():
-            row = len(names)
-            names.append(rel)
-            size.append(entry.size)
-            mtime.append(entry.mtime_ns)
-            doc.append(_NO_DOC if entry.doc is None else entry.doc)
+        """Everything as (names, columns, rare fields by row), for a full save: the saved rows
+        that no change replaced, as they are (selected from the columns, their names' hashes
+        reused), then the changed entries. Only those are visited one by one: a checkpoint
+        of a million-post build used to rebuild every row's entry and took 10 s of its 19."""
+        changed = list(self._changed.items())
+        keep = np.ones(self._rows, np.bool_)
+        if changed and self._rows:
+            replaced = self._names.numbers_of([rel for rel, _ in changed])
+            keep[replaced[replaced >= 0]] = False
+        new_row = np.cumsum(keep) - 1
+        rare = {str(int(new_row[row])): fields for row, fields in sorted(self._rare.items()) if keep[row]}
+        entries = [(rel, entry) for rel, entry in changed if entry is not None]
+        first = int(keep.sum())
+        digests = []
+        for i, (_, entry) in enumerate(entries):
             raw = _digest_bytes(entry.digest)
-            digest.append(raw or bytes(DIGEST_BYTES))
+            digests.append(raw or bytes(DIGEST_BYTES))
             own_id = entry.doc is not None and entry.post_id == self._post_id(entry.doc)
             if entry.reason or entry.warnings or entry.recheck_at is not None or raw is None or not own_id:
-                rare[str(row)] = [None if own_id else entry.post_id, entry.reason, entry.warnings,
-                                  entry.recheck_at, None if raw else entry.digest]
+                rare[str(first + i)] = [None if own_id else entry.post_id, entry.reason, entry.warnings,
+                                        entry.recheck_at, None if raw else entry.digest]
+        column = lambda saved, values, kind: np.concatenate([saved[keep], np.asarray(values, kind)])  # noqa: E731
         columns = {
-            "size": np.asarray(size, np.int64), "mtime": np.asarray(mtime, np.int64),
-            "doc": np.asarray(doc, np.int32), "digest": np.frombuffer(b"".join(digest), np.uint8),
+            "size": column(self._size, [e.size for _, e in entries], np.int64),
+            "mtime": column(self._mtime, [e.mtime_ns for _, e in entries], np.int64),
+            "doc": column(self._doc, [_NO_DOC if e.doc is None else e.doc for _, e in entries], np.int32),
+            "digest": np.concatenate([self._digest.reshape(-1, DIGEST_BYTES)[keep].ravel(),
+                                      np.frombuffer(b"".join(digests), np.uint8)]),
         }
-        return Strings.of(names), columns, rare
+        return Strings(*self._names.saved_form(keep, [rel for rel, _ in entries])), columns, rare

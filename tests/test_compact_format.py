@@ -274,6 +274,64 @@ def test_the_file_table_keeps_every_field_through_a_save():
     assert saved["x.md"].doc == 0 and saved["x.md"].post_id == "a"
 
 
+ENTRIES = st.builds(
+    FileEntry, st.integers(0, 1 << 40), st.integers(0, 1 << 62), st.sampled_from(["0f" * 16, "ab" * 16, "", "zz"]),
+    st.none() | st.integers(0, 5), st.none() | st.sampled_from(["a", "b", "c"]),
+    st.none() | st.just("duplicate id 'a'"), st.lists(st.just("no date"), max_size=1),
+    st.none() | st.just(1.5e9)).filter(lambda e: e.doc is None or e.post_id is not None)  # (a document has an id)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=5), ENTRIES, max_size=12),
+       st.dictionaries(st.text(min_size=1, max_size=5), st.none() | ENTRIES, max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_a_saved_file_table_changed_and_saved_again_holds_exactly_its_entries(first, changes):
+    """The second save takes the unchanged rows from the columns as they are: what it writes
+    must read back as the table it was, in the same order (replaced, removed and new names)."""
+    post_id = "abcabc".__getitem__  # the post id of documents 0-5
+    table = FileTable(post_id=post_id)
+    for rel, entry in first.items():
+        table[rel] = entry
+    names, columns, rare = table.saved_form()
+    table = FileTable(reopened(names), columns, json.loads(json.dumps(rare)), post_id)
+    for rel, entry in changes.items():
+        if entry is not None:
+            table[rel] = entry
+        else:
+            table.forget(rel)
+    names, columns, rare = table.saved_form()
+    saved = FileTable(reopened(names), columns, json.loads(json.dumps(rare)), post_id)
+    assert list(saved.items()) == list(table.items())
+    expected = {**first, **changes}
+    assert dict(saved.items()) == {rel: e for rel, e in expected.items() if e is not None}
+
+
+@given(st.lists(st.text(max_size=4), max_size=20), st.lists(st.text(max_size=4), max_size=6), st.data())
+@settings(max_examples=150, deadline=None)
+def test_a_string_table_saves_the_strings_it_keeps_then_more(base, added, data):
+    table = Strings.of(base)
+    for text in added:
+        table.append(text)
+    everything = base + added
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=len(everything), max_size=len(everything))), np.bool_)
+    more = data.draw(st.lists(st.text(max_size=4), max_size=5))
+    blob, offsets, hashes, order = table.saved_form(keep, more)
+    again = Strings(memoryview(blob), offsets, hashes, order)
+    again.check()
+    kept = [text for text, k in zip(everything, keep.tolist()) if k] + more
+    assert [again.string(i) for i in range(len(again))] == kept
+    assert again.numbers_of(kept + ["\x00never"]).tolist() == [kept.index(t) for t in kept] + [-1]
+    assert table.numbers_of(everything).tolist() == [table.get(t) for t in everything]
+
+
+def test_numbers_of_tells_colliding_hashes_apart(monkeypatch):
+    monkeypatch.setattr(strings, "string_hash", lambda data: 7)  # every string collides
+    table = reopened(Strings.of(["香港", "经济"]))
+    table.append("主题教育")
+    assert table.numbers_of(["经济", "澳门", "主题教育", "香港"]).tolist() == [1, -1, 2, 0]
+    with pytest.raises(ValueError, match="different number"):
+        table.saved_form(np.ones(2, np.bool_))
+
+
 def test_malformed_rare_fields_are_refused():
     table = FileTable(post_id=lambda doc: "p")
     table["x.md"] = FileEntry(1, 2, "0f" * 16, 0, "p")

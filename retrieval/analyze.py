@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from .dates import timezone
-from .docstore import post_record
+from .docstore import Filed, post_record
 from .hexo import Site
 from .index import DocTerms
 from .loader import MAX_POST_BYTES, MalformedPost, Unpublished, parse_post, too_large
 from .native import native
 from .phrases import text_of
-from .post import Post
 from .strings import Strings
 from .tokenizer import Tokenizer
 
@@ -42,8 +41,8 @@ Progress = Callable[[int], None]
 
 @dataclass(slots=True)
 class Analysis:
-    """One file: its stat and digest, and either its post, record, text and terms or why it
-    was skipped (and, for a reason that time removes, when to look again: ``recheck_at``,
+    """One file: its stat and digest, and either its post (as the store files it: ``filed``),
+    record, text and terms or why it was skipped (and, for a reason that time removes, when to look again: ``recheck_at``,
     epoch seconds). ``terms`` is filled in by the parent (a worker sends ``span``: rows of its
     batch's postings and the post's length in tokens)."""
 
@@ -51,7 +50,7 @@ class Analysis:
     size: int
     mtime_ns: int
     digest: str
-    post: Post | None = None
+    filed: Filed | None = None
     record: bytes | None = None
     text: bytes | None = None
     span: tuple[int, int, int] | None = None
@@ -201,7 +200,7 @@ def analyze(path: str | Path, rel: str, setup: Setup, tokenizer: Tokenizer, coun
         result.reason = exc.reason
         return result
     post = parsed.post
-    result.post, result.warnings = post, parsed.warnings
+    result.filed, result.warnings = Filed.of(post), parsed.warnings
     counter = counter if counter is not None else TermCounter()
     result.span = counter.count(tokenizer.tokenize(post.title), tokenizer.tokenize(post.searchable_body))
     result.record = post_record(post)

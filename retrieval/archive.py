@@ -544,33 +544,33 @@ class Archive:
             self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.removed.append(old.post_id)  # type: ignore[arg-type]
             old = None
-        if a.post is None or a.terms is None:
+        if a.filed is None or a.terms is None:
             # Keep the last good version indexed (the file may be half-written); retry when it changes.
             log.log(logging.INFO if a.unpublished else logging.WARNING, "skipped %s: %s", a.rel, a.reason)
             result.skipped[a.rel] = a.reason or "unreadable"
             self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, old.doc if old else None,
                                           old.post_id if old else None, a.reason, recheck_at=a.recheck_at)
             return
-        owner = self.ids.get(a.post.id)
+        owner = self.ids.get(a.filed.id)
         if owner is not None and (old is None or old.doc != owner):
-            reason = f"duplicate id {a.post.id!r} (already used by {self._path_of(owner)})"
+            reason = f"duplicate id {a.filed.id!r} (already used by {self._path_of(owner)})"
             log.warning("skipped %s: %s", a.rel, reason)
             result.skipped[a.rel] = reason
-            self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, None, a.post.id, reason)
+            self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, None, a.filed.id, reason)
             return
         if old is not None and old.doc is not None and self.index.live[old.doc]:
             self._remove(old.doc)
-            if old.post_id != a.post.id:
+            if old.post_id != a.filed.id:
                 self._freed.add(old.post_id)  # type: ignore[arg-type]
-            result.changed.append(a.post.id)
+            result.changed.append(a.filed.id)
         elif not self._building:  # (everything a build indexes is new: nobody needs the list)
-            result.added.append(a.post.id)
+            result.added.append(a.filed.id)
         for warning in a.warnings:
             log.debug("%s: %s", a.rel, warning)
         doc = self.index.add(a.terms)
-        stored = self.docs.append(a.post, a.text, a.record)
+        stored = self.docs.append(a.filed, a.text, a.record)
         assert doc == stored, "index and document store out of step"
-        self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.post.id, None, a.warnings)
+        self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.filed.id, None, a.warnings)
 
     def _remove(self, doc: int) -> None:
         """Take a document out of the index (its tokens, read again from the stored post, are

@@ -6,13 +6,13 @@ import unicodedata
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 from datetime import datetime, timezone
 
 import numpy as np
 import orjson
 
 from .dates import DateRange
-from .phrases import text_of
 from .post import Post
 from .stored import FrameStore
 from .strings import Lookup, Strings
@@ -38,6 +38,23 @@ def post_record(post: Post) -> bytes:
 def epoch(when: datetime | None) -> int:
     """A post date as epoch seconds (``UNDATED`` for None)."""
     return UNDATED if when is None else int(when.astimezone(timezone.utc).timestamp())
+
+
+class Filed(NamedTuple):
+    """What the store files a post under beside its record: its id, its date (epoch seconds,
+    ``UNDATED`` for none) and its labels. It is all a build's main process needs of a post, so
+    a worker sends this rather than the post, whose text the record and the compacted text
+    already carry (pickled and unpickled, the whole post cost the two processes 14 µs of CPU a
+    post; this costs 3.4 µs)."""
+
+    id: str
+    date: int
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+
+    @classmethod
+    def of(cls, post: Post) -> "Filed":
+        return cls(post.id, epoch(post.date), post.tags, post.categories)
 
 
 class LabelLists:
@@ -126,18 +143,14 @@ class DocStore:
     def _add_label(self, kind: str, key: str, doc: int) -> None:
         self.labels[kind].add(key, doc)
 
-    def append(self, post: Post, text: bytes | None = None, record: bytes | None = None) -> int:
-        """Store a post (``text``: its :func:`~retrieval.phrases.text_of`, UTF-8, and
-        ``record``: its :func:`post_record`, if already computed); returns its document number."""
+    def append(self, filed: Filed, text: bytes, record: bytes) -> int:
+        """Store a post: ``record`` is its :func:`post_record` and ``text`` its
+        :func:`~retrieval.phrases.text_of`, UTF-8; returns its document number."""
         doc = len(self)
-        if record is None:
-            record = post_record(post)
-        if text is None:
-            text = text_of(post.title, post.searchable_body).encode()
         self.stored.append(record + b"\n" + text)
-        self.ids.append(post.id)
-        self._new_dates.append(epoch(post.date))
-        for kind, values in (("tags", post.tags), ("categories", post.categories)):
+        self.ids.append(filed.id)
+        self._new_dates.append(filed.date)
+        for kind, values in (("tags", filed.tags), ("categories", filed.categories)):
             for key in dict.fromkeys(label_key(v) for v in values):
                 self._add_label(kind, key, doc)
         return doc

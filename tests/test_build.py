@@ -18,7 +18,9 @@ import retrieval.archive
 import retrieval.index
 import retrieval.postings
 from retrieval import Archive
-from retrieval.analyze import POOL_THRESHOLD
+from retrieval.analyze import POOL_THRESHOLD, Setup, WorkerState, analyze_batch
+from retrieval.docstore import UNDATED, Filed
+from retrieval.tokenizer import Tokenizer
 from retrieval.storage import MANIFEST
 
 from conftest import ENV, write_post
@@ -40,12 +42,26 @@ def many(tmp_path: Path) -> Path:
     return root
 
 
+def test_a_worker_sends_what_the_store_files_a_post_under_not_the_post(tmp_path: Path):
+    """The id, the date as epoch seconds (in the site's time zone) and the labels, in order and
+    once each; the body travels only in the record and the compacted text."""
+    dated = write_post(tmp_path, "a.md", "香港经济", "正文。", date="2020-01-02 10:00:00", urlname="hk",
+                       tags=["经济", "香港", "经济"], categories=["新闻"])
+    undated = write_post(tmp_path, "b.md", "无日期", "正文。", date=None)
+    batch = analyze_batch(WorkerState(Setup("Asia/Shanghai"), Tokenizer()), [(str(dated), "a.md"), (str(undated), "b.md")])
+    first, second = batch.analyses
+    assert first.filed == Filed("hk", 1577930400, ("经济", "香港"), ("新闻",))  # 10:00 in Shanghai is 02:00 UTC
+    assert second.filed == Filed(second.filed.id, UNDATED, (), ())
+    assert not hasattr(first, "post") and first.record is not None and "正文".encode() in first.record
+
+
 def fingerprint(archive: Archive) -> tuple:
     index = archive.index
     main = index.main
     return ([index.vocab.string(t) for t in range(len(index.vocab))], main.ptr.tolist(), main.docs.tolist(),
             main.tfs.tolist(), main.flags().tolist(), index.doc_len.tolist(),
-            [archive.docs.ids.string(d) for d in range(len(archive.docs))])
+            [archive.docs.ids.string(d) for d in range(len(archive.docs))], archive.docs.dates.tolist(),
+            {kind: (keys, ptr.tolist(), docs.tolist()) for kind, (keys, ptr, docs) in archive.docs.labels_saved_form().items()})
 
 
 def test_workers_and_runs_build_the_same_index(many: Path, tmp_path: Path, monkeypatch):

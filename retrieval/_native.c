@@ -831,8 +831,9 @@ done:
  * starts reading it into the page cache and returns), opening and closing them in turn with the
  * GIL released the whole time; returns how many files it could open. A worker runs this in a
  * thread over its batch while it analyzes the batch's first files: a file not in the page cache
- * costs about 100 us to read, which the worker's core otherwise spends idle. (A Python thread
- * doing the same wakes for every file and takes the GIL from the analysis each time.) */
+ * costs about 100 us to read, which a lone worker's core otherwise spends idle (see
+ * analyze.reading_ahead for what it saves). A Python thread doing the same wakes for every file
+ * and takes the GIL from the analysis each time. */
 static PyObject *
 native_will_need(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {

@@ -6,8 +6,8 @@ import unicodedata
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import orjson

@@ -11,17 +11,20 @@
  * setup.py turns off contraction into fused multiply-adds: every score equals the reference's.
  *
  * The extension is optional: retrieval/native.py falls back to the Python when it was not
- * built (no C compiler when the package was installed). will_need, the one function here with no
- * Python twin, only hints the kernel: without it a worker reads no file ahead.
+ * built (no C compiler when the package was installed). will_need and stat_tree, the two
+ * functions here with no Python twin, only warm the kernel's caches: without them a worker
+ * reads no file ahead and a full scan stats nothing ahead.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#define HAVE_WILL_NEED 1
+#define HAVE_POSIX_FILES 1
 #endif
 
 #define BMP 0x10000
@@ -826,7 +829,7 @@ done:
     return result;
 }
 
-#ifdef HAVE_WILL_NEED
+#ifdef HAVE_POSIX_FILES
 /* will_need(paths): tell the kernel each file will be read soon (posix_fadvise WILLNEED, which
  * starts reading it into the page cache and returns), opening and closing them in turn with the
  * GIL released the whole time; returns how many files it could open. A worker runs this in a
@@ -868,6 +871,69 @@ native_will_need(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(paths);
     return PyLong_FromSsize_t(opened);
 }
+
+/* Directories below the root that stat_tree descends into, at most (one descriptor each). */
+#define STAT_TREE_DEPTH 64
+
+/* stat every entry of the directory ``name`` (relative to ``parent``) and below, skipping
+ * entries whose name starts with a byte of ``skip``; links are not followed. Returns how many
+ * entries were stat-ed. */
+static Py_ssize_t
+stat_dir(int parent, const char *name, int flags, const char *skip, int depth)
+{
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+    if (fd < 0)
+        return 0;
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        close(fd);
+        return 0;
+    }
+    Py_ssize_t seen = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        const char *child = entry->d_name;
+        struct stat st;
+        if (child[0] == '\0' || strchr(skip, child[0]) != NULL || strcmp(child, ".") == 0 || strcmp(child, "..") == 0)
+            continue;
+        if (fstatat(dirfd(dir), child, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        seen++;
+        if (S_ISDIR(st.st_mode) && depth < STAT_TREE_DEPTH)
+            seen += stat_dir(dirfd(dir), child, O_NOFOLLOW, skip, depth + 1);
+    }
+    closedir(dir);
+    return seen;
+}
+
+/* stat_tree(root, skip): stat everything under the directory ``root`` (bytes) but entries whose
+ * name starts with a byte of ``skip`` and what links lead to, with the GIL released; returns how
+ * many entries it stat-ed. A full scan of the content directory runs this in a thread ahead of
+ * its own listing: on a cold cache most of a scan's time is the kernel reading inodes, which
+ * this does on the other core (see scan.py for what it saves). */
+static PyObject *
+native_stat_tree(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "stat_tree(root, skip) takes two bytes");
+        return NULL;
+    }
+    PyObject *root = args[0], *skip = args[1];
+    if ((Py_ssize_t)strlen(PyBytes_AS_STRING(root)) != PyBytes_GET_SIZE(root)
+            || (Py_ssize_t)strlen(PyBytes_AS_STRING(skip)) != PyBytes_GET_SIZE(skip)) {
+        PyErr_SetString(PyExc_ValueError, "stat_tree: embedded NUL");
+        return NULL;
+    }
+    Py_ssize_t seen;
+    Py_INCREF(root);  /* the arguments stay alive (and bytes never change) while unlocked */
+    Py_INCREF(skip);
+    Py_BEGIN_ALLOW_THREADS
+    seen = stat_dir(AT_FDCWD, PyBytes_AS_STRING(root), 0, PyBytes_AS_STRING(skip), 0);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(root);
+    Py_DECREF(skip);
+    return PyLong_FromSsize_t(seen);
+}
 #endif
 
 static PyMethodDef methods[] = {
@@ -889,8 +955,9 @@ static PyMethodDef methods[] = {
      "decode_gaps(data, start, width, ptr, docs_out) -> None"},
     {"group_by_term", (PyCFunction)(void (*)(void))native_group_by_term, METH_FASTCALL,
      "group_by_term(terms, ptr, order_out) -> None"},
-#ifdef HAVE_WILL_NEED
+#ifdef HAVE_POSIX_FILES
     {"will_need", (PyCFunction)(void (*)(void))native_will_need, METH_FASTCALL, "will_need(paths) -> int"},
+    {"stat_tree", (PyCFunction)(void (*)(void))native_stat_tree, METH_FASTCALL, "stat_tree(root, skip) -> int"},
 #endif
     {NULL, NULL, 0, NULL},
 };

@@ -9,8 +9,8 @@ twin of a Python function that stays the reference and the fallback:
 (:func:`~retrieval.postings.grouped_by_term`), the gap coding of
 :class:`~retrieval.gaps.DocGaps` and the scoring of
 :meth:`~retrieval.index.InvertedIndex.score`; and, with no twin, the reading ahead of a
-worker's files (:func:`~retrieval.analyze.reading_ahead`, which without it reads nothing
-ahead). ``ARCHIVE_BOT_PURE_PYTHON=1`` turns it off (to
+worker's files (:func:`~retrieval.analyze.reading_ahead`) and the stat-ing ahead of a full
+scan (:meth:`~retrieval.scan.ContentScanner.changes`), which without it do nothing ahead. ``ARCHIVE_BOT_PURE_PYTHON=1`` turns it off (to
 compare the two, or to rule it out).
 """
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval import Archive, analyze, gaps, index, phrases, postings, tokenizer
+from retrieval import Archive, analyze, gaps, index, phrases, postings, scan, tokenizer
 from retrieval.analyze import count_terms
 from retrieval.index import InvertedIndex
 from retrieval.gaps import DocGaps
@@ -175,6 +175,24 @@ def test_reading_ahead_opens_each_file_it_can_and_names_what_it_cannot_take(tmp_
     with pytest.raises(TypeError, match="bytes without NUL"):
         native.will_need([paths[0] + b"\0x"])
 
+
+@needs_native
+def test_statting_ahead_walks_what_a_scan_lists_and_no_link(tmp_path: Path):
+    """``stat_tree`` only warms the kernel's caches, so what it shows is the entries it stat-ed:
+    every one but those under a skipped first character, and nothing a link leads to (a link
+    back to the root is stat-ed itself, not walked)."""
+    for rel in ("a.md", "sub/b.md", "sub/deeper/c.md", "sub/img.png", "_drafts/d.md", ".git/objects/x"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x", "utf-8")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    skip = "".join(prefix[0] for prefix in scan.HIDDEN_PREFIXES).encode()
+    assert native.stat_tree(os.fsencode(tmp_path), skip) == 7  # a.md, sub, sub/b.md, sub/deeper(/c.md), sub/img.png, loop
+    assert native.stat_tree(os.fsencode(tmp_path), b"") == 12  # and _drafts(/d.md), .git(/objects(/x))
+    assert native.stat_tree(os.fsencode(tmp_path / "missing"), skip) == 0
+    with pytest.raises(TypeError, match="two bytes"):
+        native.stat_tree(str(tmp_path), skip)
+    with pytest.raises(ValueError, match="NUL"):
+        native.stat_tree(os.fsencode(tmp_path) + b"\0x", skip)
 
 WORDS = [f"w{i}" for i in range(8)]
 #: Postings (document, word, frequency, in title); frequencies past 255 and 65,535 make the

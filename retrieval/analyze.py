@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from .docstore import Filed, post_record
 from .hexo import Site
 from .index import DocTerms
 from .loader import MAX_POST_BYTES, MalformedPost, Unpublished, parse_post, too_large
-from .native import native
+from .native import beside, native
 from .phrases import text_of
 from .strings import Strings
 from .tokenizer import Tokenizer
@@ -170,16 +169,11 @@ def reading_ahead(paths: list[str]) -> Iterator[None]:
     files cold took 431–448 µs a file instead of 551–667. (In the two-worker build it changed
     nothing measurable: there the other processes take a waiting worker's core.) Without the
     extension, nothing is read ahead."""
-    will_need = getattr(native, "will_need", None)
-    if will_need is None or len(paths) < 2:
+    if len(paths) < 2:  # (nothing to read ahead of)
         yield
         return
-    thread = threading.Thread(target=will_need, args=([os.fsencode(p) for p in paths],), daemon=True)
-    thread.start()
-    try:
+    with beside("will_need", [os.fsencode(p) for p in paths]):
         yield
-    finally:
-        thread.join()
 
 
 def analyze(path: str | Path, rel: str, setup: Setup, tokenizer: Tokenizer, counter: TermCounter | None = None) -> Analysis:

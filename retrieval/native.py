@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 log = logging.getLogger(__name__)
@@ -35,3 +38,21 @@ def _load() -> ModuleType | None:
 
 
 native = _load()
+
+
+@contextmanager
+def beside(name: str, *args: object) -> Iterator[None]:
+    """While the body runs, the extension's function ``name`` runs on ``args`` in a thread, and
+    is waited for at the end. For the functions that only warm the kernel's caches and hold
+    no GIL while they do (``will_need``, ``stat_tree``): the body goes on meanwhile, and
+    without the extension nothing runs beside it."""
+    function = getattr(native, name, None)
+    if function is None:
+        yield
+        return
+    thread = threading.Thread(target=function, args=args, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()

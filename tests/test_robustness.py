@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from retrieval import Archive, ArchiveError
+from retrieval.analyze import _read
+from retrieval.loader import MAX_POST_BYTES
 from retrieval.storage import MANIFEST, IndexDir, _crc
 
 from conftest import ENV, write_post
@@ -377,3 +379,23 @@ async def test_run_waits_for_an_unreachable_bot_api(content: Path, tmp_path: Pat
     text = log.read_text()
     assert "Traceback" not in text and api.token not in text
     assert f"cannot reach the Telegram Bot API at http://127.0.0.1:{port}/bot" in text
+
+
+@pytest.mark.parametrize("extra, read_whole", [(4096, True), (MAX_POST_BYTES, False)])
+def test_a_file_that_grows_after_its_stat_is_read_to_its_end_or_to_the_limit(tmp_path: Path, monkeypatch,
+                                                                              extra: int, read_whole: bool):
+    """The read asks for the size the stat gave; a file longer by then (being written) is read
+    on to its end, and past the size limit it is refused, not cut."""
+    grown = tmp_path / "grown.md"
+    data = b"---\ntitle: x\n---\n" + b"x" * (100 + extra)
+    grown.write_bytes(data)
+    real_fstat = os.fstat
+
+    def stale_fstat(fd: int) -> os.stat_result:  # the size when the stat was taken: 100 bytes
+        st = real_fstat(fd)
+        return os.stat_result((*st[:6], 100, *st[7:]))
+
+    monkeypatch.setattr(os, "fstat", stale_fstat)
+    st, read = _read(grown)
+    assert st.st_size == 100
+    assert read == (data if read_whole else None)

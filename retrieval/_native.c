@@ -213,11 +213,11 @@ fail:
     return NULL;
 }
 
-/* Count ``tokens``: ``rows`` maps each distinct term to its row (a PyLong, rows numbered in
- * first-seen order) and ``tally[row]`` is its count so far. A repeated token costs one dict
- * lookup. */
+/* Count ``tokens`` but those dropped() by ``stop``: ``rows`` maps each distinct term to its row
+ * (a PyLong, rows numbered in first-seen order) and ``tally[row]`` is its count so far. A
+ * repeated token costs one dict lookup. Adds the tokens counted to ``*kept``. */
 static int
-count_into(PyObject *rows, PyObject *tokens, long *tally)
+count_into(PyObject *rows, PyObject *tokens, PyObject *stop, long *tally, Py_ssize_t *kept)
 {
     Py_ssize_t n = PyList_GET_SIZE(tokens);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -226,6 +226,12 @@ count_into(PyObject *rows, PyObject *tokens, long *tally)
             PyErr_SetString(PyExc_TypeError, "count_terms() needs str tokens");
             return -1;
         }
+        int drop = dropped(tok, stop);
+        if (drop < 0)
+            return -1;
+        if (drop)
+            continue;
+        ++*kept;
         PyObject *row = PyDict_GetItemWithError(rows, tok);
         if (row != NULL) {
             tally[PyLong_AsSsize_t(row)]++;
@@ -245,19 +251,23 @@ count_into(PyObject *rows, PyObject *tokens, long *tally)
     return 0;
 }
 
-/* count_terms(title_tokens, body_tokens, numbers, new) -> (ids, tfs, titled): the distinct
- * terms of title and body (the title's first, each in first-seen order) as int32 bytes of their
- * numbers in ``numbers`` (a term not there gets the next number, len(numbers), and is
- * appended to ``new``), their counts as int32 bytes, and how many of them the title has. */
+/* count_terms(title_tokens, body_tokens, numbers, new, stopwords) -> (ids, tfs, titled, length):
+ * the distinct terms of title and body, tokens that filter_tokens() drops left out (the title's
+ * first, each in first-seen order) as int32 bytes of their numbers in ``numbers`` (a term not
+ * there gets the next number, len(numbers), and is appended to ``new``), their counts as int32
+ * bytes, how many of them the title has, and how many tokens were counted. (Filtering while
+ * counting spares a list of the kept tokens: a post's filtering and counting took 39 µs instead
+ * of 44, median of four passes over 8,000 posts.) */
 static PyObject *
 native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyDict_Check(args[2])
-            || !PyList_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "count_terms() takes two lists, a dict and a list");
+    if (nargs != 5 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyDict_Check(args[2])
+            || !PyList_Check(args[3]) || !PyAnySet_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "count_terms() takes two lists, a dict, a list and a set");
         return NULL;
     }
-    PyObject *numbers = args[2], *new_terms = args[3];
+    PyObject *numbers = args[2], *new_terms = args[3], *stop = args[4];
+    Py_ssize_t length = 0;
     PyObject *rows = PyDict_New(), *ids = NULL, *tfs = NULL, *result = NULL;
     Py_ssize_t tokens = PyList_GET_SIZE(args[0]) + PyList_GET_SIZE(args[1]);
     long *tally = PyMem_Malloc((tokens ? tokens : 1) * sizeof(long));
@@ -265,10 +275,10 @@ native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_NoMemory();
         goto done;
     }
-    if (count_into(rows, args[0], tally) < 0)
+    if (count_into(rows, args[0], stop, tally, &length) < 0)
         goto done;
     Py_ssize_t titled = PyDict_GET_SIZE(rows);
-    if (count_into(rows, args[1], tally) < 0)
+    if (count_into(rows, args[1], stop, tally, &length) < 0)
         goto done;
     Py_ssize_t distinct = PyDict_GET_SIZE(rows);
     ids = PyBytes_FromStringAndSize(NULL, distinct * (Py_ssize_t)sizeof(int32_t));
@@ -304,7 +314,7 @@ native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         tf_out[row] = (int32_t)tally[row];
         row++;
     }
-    result = Py_BuildValue("(OOn)", ids, tfs, titled);
+    result = Py_BuildValue("(OOnn)", ids, tfs, titled, length);
 done:
     PyMem_Free(tally);
     Py_XDECREF(rows);
@@ -944,7 +954,7 @@ static PyMethodDef methods[] = {
     {"filter_tokens", (PyCFunction)(void (*)(void))native_filter_tokens, METH_FASTCALL,
      "filter_tokens(tokens, stopwords) -> list"},
     {"count_terms", (PyCFunction)(void (*)(void))native_count_terms, METH_FASTCALL,
-     "count_terms(title_tokens, body_tokens, numbers, new) -> (ids, tfs, titled)"},
+     "count_terms(title_tokens, body_tokens, numbers, new, stopwords) -> (ids, tfs, titled, length)"},
     {"score_lists", (PyCFunction)(void (*)(void))native_score_lists, METH_FASTCALL,
      "score_lists(lists, norms, k1_plus_1, live, docs_out, scores_out, titles_out) -> int"},
     {"gap_widths", (PyCFunction)(void (*)(void))native_gap_widths, METH_FASTCALL,

@@ -29,7 +29,7 @@ from .loader import MAX_POST_BYTES, MalformedPost, Unpublished, parse_post, too_
 from .native import beside, native
 from .phrases import text_of
 from .strings import Strings
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, filter_tokens
 
 #: Below this many files worker processes cost more than they save.
 POOL_THRESHOLD = 200
@@ -85,11 +85,13 @@ class Batch:
 
 
 def count_terms(title_tokens: list[str], body_tokens: list[str], numbers: dict[str, int],
-                new: list[str]) -> tuple[bytes, bytes, int]:
-    """The distinct terms of a title and body, the title's first, each in first-seen order: their
-    numbers in ``numbers`` and their counts, as int32 bytes, and how many the title has. A term
-    not numbered yet gets the next number and is appended to ``new``. (The C extension's
-    ``count_terms`` is the fast twin.)"""
+                new: list[str], stopwords: frozenset[str]) -> tuple[bytes, bytes, int, int]:
+    """The distinct terms of a title and body (the tokens :func:`filter_tokens` keeps), the
+    title's first, each in first-seen order: their numbers in ``numbers`` and their counts, as
+    int32 bytes, how many the title has, and how many tokens were counted (the post's length). A
+    term not numbered yet gets the next number and is appended to ``new``. (The C extension's
+    ``count_terms`` is the fast twin, which filters as it counts.)"""
+    title_tokens, body_tokens = filter_tokens(title_tokens, stopwords), filter_tokens(body_tokens, stopwords)
     counts = Counter(title_tokens)
     titled = len(counts)  # the title's terms come first in the counter (insertion order)
     counts.update(body_tokens)
@@ -98,7 +100,8 @@ def count_terms(title_tokens: list[str], body_tokens: list[str], numbers: dict[s
     ids = [setdefault(term, len(numbers)) for term in counts]  # a new term gets the next number
     if len(numbers) > before:
         new.extend(term for term, number in zip(counts, ids) if number >= before)
-    return array("i", ids).tobytes(), array("i", counts.values()).tobytes(), titled
+    return (array("i", ids).tobytes(), array("i", counts.values()).tobytes(), titled,
+            len(title_tokens) + len(body_tokens))
 
 
 class TermCounter:
@@ -109,16 +112,18 @@ class TermCounter:
         self._new: list[str] = []
         self.terms, self.tfs, self.in_title = array("i"), array("i"), array("b")
 
-    def count(self, title_tokens: list[str], body_tokens: list[str]) -> tuple[int, int, int]:
+    def count(self, title_segments: list[str], body_segments: list[str], stopwords: frozenset[str]) -> tuple[int, int, int]:
         """Append a post's distinct terms (title and body form one text, as rank-bm25 sees
-        it) to the batch; returns its span (first row, end row, length in tokens)."""
+        it; ``*_segments``: the segmenter's tokens, which are filtered as they are counted, see
+        :meth:`~retrieval.tokenizer.Tokenizer.segments`) to the batch; returns its span (first
+        row, end row, length in tokens)."""
         lo = len(self.terms)
         count = native.count_terms if native is not None else count_terms
-        ids, tfs, titled = count(title_tokens, body_tokens, self._numbers, self._new)
+        ids, tfs, titled, length = count(title_segments, body_segments, self._numbers, self._new, stopwords)
         self.terms.frombytes(ids)
         self.tfs.frombytes(tfs)
         self.in_title.frombytes(b"\1" * titled + b"\0" * (len(self.terms) - lo - titled))
-        return lo, len(self.terms), len(title_tokens) + len(body_tokens)
+        return lo, len(self.terms), length
 
     def batch(self, analyses: list[Analysis]) -> Batch:
         """The batch so far, and a fresh one begun."""
@@ -205,7 +210,7 @@ def analyze(path: str | Path, rel: str, setup: Setup, tokenizer: Tokenizer, coun
     post = parsed.post
     result.filed, result.warnings = Filed.of(post), parsed.warnings
     counter = counter if counter is not None else TermCounter()
-    result.span = counter.count(tokenizer.tokenize(post.title), tokenizer.tokenize(post.searchable_body))
+    result.span = counter.count(tokenizer.segments(post.title), tokenizer.segments(post.searchable_body), tokenizer.stopwords)
     result.record = post_record(post)
     result.text = text_of(post.title, post.searchable_body).encode()
     return result

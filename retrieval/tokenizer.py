@@ -276,9 +276,15 @@ class Tokenizer:
         and punctuation left out, stop words kept: for reading a query as a sentence."""
         return [w for w in self.segmenter.cut(normalize(text)) if w.strip()]
 
+    def segments(self, text: str) -> list[str]:
+        """The segmenter's tokens of ``text`` normalized, in reading order, before the filter:
+        :meth:`tokenize` is :func:`filter_tokens` of them (a build's workers filter them as they
+        count them)."""
+        return self.segmenter.cut_for_search(normalize(text))
+
     def tokenize(self, text: str) -> list[str]:
         """Index terms of ``text`` in reading order (duplicates kept)."""
-        return filter_tokens(self.segmenter.cut_for_search(normalize(text)), self.stopwords)
+        return filter_tokens(self.segments(text), self.stopwords)
 
     @cached_property
     def fingerprint(self) -> str:

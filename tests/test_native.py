@@ -123,14 +123,16 @@ TOKENS = st.lists(st.sampled_from(["的", "了", "a", "中国", "教育", "ab", 
 @given(st.lists(st.tuples(TOKENS, TOKENS), max_size=6))
 @settings(max_examples=500, deadline=None)
 def test_filtering_and_counting_in_c_equal_the_reference(posts: list[tuple[list[str], list[str]]]):
-    """Several posts in turn, numbering their terms in one shared table, as a worker does."""
+    """Several posts in turn, numbering their terms in one shared table, as a worker does; C
+    counts the tokens its filter keeps, which are the reference filter's."""
     numbers_c, new_c, numbers_py, new_py = {}, [], {}, []
     for title, body in posts:
         with pure_python():
             kept_py = (filter_tokens(title, STOP), filter_tokens(body, STOP))
-        kept = (filter_tokens(title, STOP), filter_tokens(body, STOP))
-        assert kept == kept_py
-        assert native.count_terms(*kept, numbers_c, new_c) == count_terms(*kept_py, numbers_py, new_py)
+            counted_py = count_terms(title, body, numbers_py, new_py, STOP)
+        assert (filter_tokens(title, STOP), filter_tokens(body, STOP)) == kept_py
+        assert native.count_terms(title, body, numbers_c, new_c, STOP) == counted_py
+        assert counted_py[3] == len(kept_py[0]) + len(kept_py[1])
     assert (numbers_c, new_c) == (numbers_py, new_py)
 
 
@@ -138,10 +140,11 @@ def test_filtering_and_counting_in_c_equal_the_reference(posts: list[tuple[list[
 def test_counts_come_back_as_int32_in_first_seen_order():
     numbers: dict[str, int] = {"教育": 0}
     new: list[str] = []
-    ids, tfs, titled = native.count_terms(["中国", "教育"], ["教育", "历史", "中国", "教育"], numbers, new)
+    ids, tfs, titled, length = native.count_terms(["中国", "的", "教育"], ["教育", " ", "历史", "中国", "的", "教育"],
+                                                  numbers, new, STOP)
     assert np.frombuffer(ids, np.int32).tolist() == [1, 0, 2]
     assert np.frombuffer(tfs, np.int32).tolist() == [2, 3, 1]
-    assert (titled, new, numbers) == (2, ["中国", "历史"], {"教育": 0, "中国": 1, "历史": 2})
+    assert (titled, length, new, numbers) == (2, 6, ["中国", "历史"], {"教育": 0, "中国": 1, "历史": 2})
 
 
 @needs_native
@@ -155,10 +158,12 @@ def test_bad_arguments_raise_clear_errors():
         native.filter_tokens(("a",), STOP)
     with pytest.raises(TypeError, match="str tokens"):
         native.filter_tokens(["a", 1], STOP)
-    with pytest.raises(TypeError, match="two lists, a dict and a list"):
-        native.count_terms([], [], [], [])
+    with pytest.raises(TypeError, match="two lists, a dict, a list and a set"):
+        native.count_terms([], [], [], [], STOP)
+    with pytest.raises(TypeError, match="two lists, a dict, a list and a set"):
+        native.count_terms([], [], {}, [])
     with pytest.raises(TypeError, match="str tokens"):
-        native.count_terms(["a"], [("b",)], {}, [])
+        native.count_terms(["a"], [("b",)], {}, [], STOP)
 
 
 @needs_native

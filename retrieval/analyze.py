@@ -12,7 +12,7 @@ import hashlib
 import os
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,17 +136,17 @@ class TermCounter:
 
 
 class TermMap:
-    """The parent's side: one worker's term numbers -> the index vocabulary's."""
+    """The parent's side: one worker's term numbers -> the index vocabulary's (a term keeps its
+    number when the index is saved and loaded again, so the map holds across checkpoints)."""
 
-    def __init__(self, vocab: Strings) -> None:
-        self._vocab = vocab
+    def __init__(self) -> None:
         self._to_vocab = np.zeros(0, np.int32)
 
-    def translate(self, batch: Batch) -> None:
-        """Give the batch's analyses their terms in the vocabulary's numbers (adding the
-        worker's new terms to it: a term of a post that is then skipped costs one entry)."""
+    def translate(self, batch: Batch, vocab: Strings) -> None:
+        """Give the batch's analyses their terms in ``vocab``'s numbers (adding the worker's
+        new terms to it: a term of a post that is then skipped costs one entry)."""
         if batch.new_terms:
-            added = np.asarray(self._vocab.add_all(batch.new_terms), np.int32)
+            added = np.asarray(vocab.add_all(batch.new_terms), np.int32)
             self._to_vocab = np.concatenate([self._to_vocab, added])
         terms = self._to_vocab[batch.terms]
         for a in batch.analyses:
@@ -237,22 +237,26 @@ def analyze_batch(state: WorkerState, batch: list[tuple[str, str]]) -> Batch:
 
 
 def analyze_many(
-    jobs: list[tuple[str, str]],
+    rels: Sequence[str],
+    path_of: Callable[[str], str],
     setup: Setup,
     tokenizer: Tokenizer,
-    vocab: Strings,
+    vocab: Callable[[], Strings],
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> Iterator[Analysis]:
-    """Analyze (path, relative name) pairs, in order, their terms numbered in ``vocab``; with
+    """Analyze the files named ``rels`` (relative names; ``path_of`` gives each one's path), in
+    order, their terms numbered in the vocabulary ``vocab()`` returns when a batch comes (the
+    caller may load its index again between two analyses: see :meth:`Archive._analyze`); with
     ``workers`` processes (default: one per core) when there are many (see
-    :mod:`retrieval.workers`)."""
+    :mod:`retrieval.workers`). Batches are made as they are sent: a million (path, name)
+    pairs would take 200 MB."""
     from .workers import WorkerPool
 
     workers = workers or os.cpu_count() or 1
-    batches = [jobs[i : i + BATCH_FILES] for i in range(0, len(jobs), BATCH_FILES)]
+    batches = ([(path_of(rel), rel) for rel in rels[i : i + BATCH_FILES]] for i in range(0, len(rels), BATCH_FILES))
     maps: dict[int, TermMap] = {}
-    if len(jobs) < POOL_THRESHOLD or workers < 2:
+    if len(rels) < POOL_THRESHOLD or workers < 2:
         state = WorkerState(setup, tokenizer)
         results: Iterator[Batch] = (analyze_batch(state, batch) for batch in batches)
         yield from _translated(results, maps, vocab, progress)
@@ -262,11 +266,11 @@ def analyze_many(
         yield from _translated(pool.map(batches), maps, vocab, progress)
 
 
-def _translated(batches: Iterator[Batch], maps: dict[int, TermMap], vocab: Strings,
+def _translated(batches: Iterator[Batch], maps: dict[int, TermMap], vocab: Callable[[], Strings],
                 progress: Progress | None) -> Iterator[Analysis]:
     for batch in batches:
-        term_map = maps.get(batch.source) or maps.setdefault(batch.source, TermMap(vocab))
-        term_map.translate(batch)
+        term_map = maps.get(batch.source) or maps.setdefault(batch.source, TermMap())
+        term_map.translate(batch, vocab())
         yield from batch.analyses
         if progress:
             progress(len(batch.analyses))

@@ -6,6 +6,7 @@ import ctypes
 import functools
 import logging
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -507,13 +508,15 @@ class Archive:
             self._apply(Analysis(rel, st.size, st.mtime_ns, "", reason=st.bad_name), result)
             self._dirty_files.add(rel)
         readable = jobs.readable
-        for start in range(0, len(readable), CHECKPOINT_FILES):
-            part = [(self._scanner.path(rel), rel) for rel in readable[start : start + CHECKPOINT_FILES]]
-            for analysis in analyze_many(part, self._setup(), self.tokenizer, self.index.vocab, self.workers, counter):
+        checkpoints = self._dir is not None and not self.read_only
+        analyses = analyze_many(readable, self._scanner.path, self._setup(), self.tokenizer,
+                                lambda: self.index.vocab, self.workers, counter)
+        with closing(analyses):  # (the worker processes end here, even on an error)
+            for done, analysis in enumerate(analyses, 1):
                 self._apply(analysis, result, force)
-            self._dirty_files.update(rel for _, rel in part)
-            if start + CHECKPOINT_FILES < len(readable) and self._dir is not None and not self.read_only:
-                self._checkpoint()  # (a full save: the file table so far is written whole)
+                self._dirty_files.add(analysis.rel)
+                if checkpoints and done % CHECKPOINT_FILES == 0 and done < len(readable):
+                    self._checkpoint()  # (a full save: the file table so far is written whole)
 
     def _checkpoint(self) -> None:
         """Merge and save what is indexed so far, and load it again (in the middle of a long

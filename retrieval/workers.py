@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
 _HEADER = struct.Struct("<Q")
-#: Batches in flight per worker: one being analyzed, one waiting to be taken.
-AHEAD = 2
+#: Batches sent ahead per worker. While the caller keeps up, results do not wait long; while
+#: it is busy elsewhere (a build's checkpoint, several seconds on one core), the workers go on
+#: with these on the other core and their results wait in memory: about 0.5 MB a batch of 64
+#: news posts, so 64 MB for two workers at most.
+AHEAD = 64
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -82,7 +85,8 @@ class WorkerPool:
     def map(self, batches: Iterable[list]) -> Iterator[Any]:
         """Each batch's results, in the order of the batches, computed concurrently. At most
         :data:`AHEAD` batches per worker are in flight: results the caller has not taken yet
-        wait in memory, and a build must not hold a million posts' worth of them."""
+        wait in memory, and a build must not hold a million posts' worth of them. ``batches``
+        is read as they are sent."""
         with ThreadPoolExecutor(len(self._procs)) as threads:
             pending: deque[Future] = deque()
             for batch in batches:

@@ -17,6 +17,7 @@ import pytest
 import retrieval.archive
 import retrieval.index
 import retrieval.postings
+import retrieval.workers
 from retrieval import Archive
 from retrieval.analyze import POOL_THRESHOLD, Setup, WorkerState, analyze_batch
 from retrieval.docstore import UNDATED, Filed
@@ -94,8 +95,16 @@ def test_checkpoints_build_the_same_index(many: Path, tmp_path: Path, monkeypatc
     monkeypatch.setattr(retrieval.postings._Filled, "__init__", filled)
     saves = []
     monkeypatch.setattr(Archive, "_checkpoint", lambda self, real=Archive._checkpoint: (saves.append(len(self)), real(self)))
+    pools = []  # the workers are started once and go on across the checkpoints
+
+    def started(self, *args, real=retrieval.workers.WorkerPool.__init__):
+        pools.append(args)
+        real(self, *args)
+
+    monkeypatch.setattr(retrieval.workers.WorkerPool, "__init__", started)
     checkpointed = Archive.open(many, tmp_path / "checkpointed", workers=2, settle_seconds=0)
     assert saves == [70, 140, 210, POOL_THRESHOLD + 60]
+    assert len(pools) == 1
     assert {where for where, _ in merge_outputs} == {tmp_path / "checkpointed"}
     assert sum(in_file for _, in_file in merge_outputs) >= 9  # three outputs a merge
     assert fingerprint(checkpointed) == fingerprint(alone)

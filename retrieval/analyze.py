@@ -249,8 +249,8 @@ def analyze_many(
     order, their terms numbered in the vocabulary ``vocab()`` returns when a batch comes (the
     caller may load its index again between two analyses: see :meth:`Archive._analyze`); with
     ``workers`` processes (default: one per core) when there are many (see
-    :mod:`retrieval.workers`). Batches are made as they are sent: a million (path, name)
-    pairs would take 200 MB."""
+    :mod:`retrieval.workers`). Batches are made as they are sent, so a build never holds the
+    (path, name) pairs of all its files at once."""
     from .workers import WorkerPool
 
     workers = workers or os.cpu_count() or 1

@@ -2,6 +2,7 @@
 
 import html
 from pathlib import Path
+from unittest.mock import patch
 
 import yaml
 from hypothesis import given, settings
@@ -190,3 +191,18 @@ MARKDOWN = "新闻abc 12.-*+_#>`~![]():/<!-->{%}&amp;\n\t\u3000\xa0\r\u2028x"
 @settings(max_examples=800, deadline=None)
 def test_plain_text_guards_change_nothing(markdown: str):
     assert markup.plain_text(markdown) == every_pass(markdown)
+
+
+CODE_MARKDOWN = "新闻ab `~{%}-\n raw codeblock endcodeblock endraw"
+
+
+@given(st.text(CODE_MARKDOWN, max_size=80) | st.sampled_from([
+    "a\n```py\nx = 1\n```\nb", "a\n~~~\ncode\n~~~", "{% codeblock %}x{% endcodeblock %}b",
+    "{% raw %}{{ x }}{% endraw %}", "``not a fence``", "a {% img x %} b"]))
+@settings(max_examples=600, deadline=None)
+def test_split_code_guard_changes_nothing(markdown: str):
+    """A text without a fence or a tag opener comes back as it is, which is what the pattern
+    itself gives it (with the needle "", found in every text, the pattern always runs)."""
+    with patch.object(markup, "_CODE_NEEDLES", ("",)):
+        unguarded = markup.split_code(markdown)
+    assert markup.split_code(markdown) == unguarded

@@ -4,7 +4,9 @@ import html
 from pathlib import Path
 from unittest.mock import patch
 
+import pytest
 import yaml
+from yaml.reader import Reader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,7 +114,9 @@ TRICKY = ["\xa0", "a\xa0", "yes", "No", "on", "~", "null", "true", "0123", "0x1f
           "2019-11-01 10:00:00", "2019-13-45", "2019-11-01T10:00:00+08:00", "a: b", "a #b", "a:", "#x", "- x",
           "[1, 2]", "{a: 1}", "&anchor", "*alias", "!tag x", "|", ">", "'q'", '"q"', "'it''s'", '"a\\"b"',
           "%x", "@x", "`x", "?x", ":x", "a,b", "a]b", "南开大学->标题 | nankai.info", "温家宝", "<<", "=",
-          "x y ", " x", "a\u3000b", "a'b", 'a"b']
+          "x y ", " x", "a\u3000b", "a'b", 'a"b', "a:b", "a#b", "a\u3000", "\u3000a", "x\u2003#y", "ab :", "a: ",
+          "2019-11-01 24:00:00", "2019-02-30 10:00:00", "0000-01-01 10:00:00", "2019-11-01  10:00:00",
+          "2019-11-01 1:00:00", "2019-11-01 10:00:00.5", "2019-11-01 10:00:00 +08:00", "2019-11-01t10:00:00"]
 #: Mostly the characters front matter is made of, YAML's indicators among them.
 USUAL = "温家宝新闻abcXY019 -:.#'\"|>[]{},&*!%@`?~_/"
 scalar_text = st.one_of(st.sampled_from(TRICKY), st.text(USUAL, max_size=12), st.text("温家宝新闻ab019 -.", max_size=12),
@@ -152,12 +156,39 @@ def test_the_front_matter_fast_path_reads_what_yaml_reads(raw: str):
         assert yaml_reading(raw) == ("ok", fast if fast else None) or (fast == {} and yaml_reading(raw) == ("ok", {}))
 
 
+@pytest.mark.parametrize("scalar", TRICKY)
+def test_each_tricky_scalar_reads_as_yaml_reads_it(scalar: str):
+    for raw in (f"k: {scalar}", f"k: {scalar}  \n", f"k:\n- {scalar}", f"{scalar}: v"):
+        fast = simple_mapping(raw, _FrontMatterLoader)
+        if fast is not None:
+            assert yaml_reading(raw) == ("ok", fast), raw
+
+
 def test_the_fast_path_takes_the_usual_front_matter():
     raw = ('title: "新闻联播->温家宝出席会议 | tv.cctv.com"\ndate: 2012-11-05 19:22:59\n'
            'urlname: 9c92-s1990\ntags: \n- "温家宝"\n- 领导人\ncategories:\n  - tv.cctv.com\n  - 新闻联播\n')
     assert simple_mapping(raw, _FrontMatterLoader) == yaml_reading(raw)[1] == {
         "title": "新闻联播->温家宝出席会议 | tv.cctv.com", "date": __import__("datetime").datetime(2012, 11, 5, 19, 22, 59),
         "urlname": "9c92-s1990", "tags": ["温家宝", "领导人"], "categories": ["tv.cctv.com", "新闻联播"]}
+
+
+def test_the_fast_path_leaves_to_yaml_what_yaml_would_refuse_or_read_otherwise():
+    """Every character YAML's reader refuses, and the tab, the line breaks other than ``\\n``
+    and the byte-order mark, which the fast path leaves to YAML (one pattern for all of them)."""
+    for code in range(0x10000):
+        c = chr(code)
+        if c != "\n" and not 0xD800 <= code < 0xE000:
+            refused = c in "\t\r\x85\u2028\u2029\ufeff" or bool(Reader.NON_PRINTABLE.search(c))
+            if refused:
+                assert simple_mapping(f"k: a{c}b", _FrontMatterLoader) is None, hex(code)
+            assert bool(frontyaml._UNUSUAL.search(c)) == refused, hex(code)
+
+
+def test_the_usual_date_reads_as_yaml_reads_it():
+    for text in ("2019-11-01 10:00:00", "2019-02-29 10:00:00", "2020-02-29 23:59:59", "2019-11-01 10:60:00"):
+        raw = f"date: {text}\n"
+        assert simple_mapping(raw, _FrontMatterLoader) == yaml_reading(raw)[1], text
+    assert simple_mapping("date: 2019-02-29 10:00:00", _FrontMatterLoader) == {"date": "2019-02-29 10:00:00"}
 
 
 def test_the_fast_path_keeps_a_bounded_number_of_scalars():

@@ -2,7 +2,7 @@
  * a query's scoring loop, in C.
  *
  * Each function here does exactly what a Python function in retrieval/tokenizer.py,
- * retrieval/phrases.py, retrieval/analyze.py, retrieval/postings.py, retrieval/gaps.py or
+ * retrieval/phrases.py, retrieval/markup.py, retrieval/analyze.py, retrieval/postings.py, retrieval/gaps.py or
  * retrieval/index.py does (the Python is the
  * reference; the tests hold the two to each other, with Hypothesis). Python spends most of a
  * build's time in these loops: about 40 % of a worker's time on a 1.4 KB post. Every table
@@ -164,6 +164,71 @@ native_compact(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         out[k++] = out[i];
     }
     return end(&job, k, NULL);
+}
+
+/* tidy_lines(text, spaces) -> str: the text's lines (as str.splitlines() cuts them), each
+ * stripped (str.strip()) and each run of the characters in ``spaces`` inside it made one space,
+ * the empty ones left out, joined by "\n". (A "\r\n" is two breaks around an empty line here,
+ * one in splitlines(): the same, since empty lines go.) */
+#define TIDY_SPACES 8
+
+static PyObject *
+native_tidy_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "tidy_lines() takes a text and a str of space characters");
+        return NULL;
+    }
+    PyObject *text = args[0];
+    Py_UCS4 spaces[TIDY_SPACES];
+    Py_ssize_t n_spaces = PyUnicode_GET_LENGTH(args[1]);
+    if (n_spaces > TIDY_SPACES) {
+        PyErr_Format(PyExc_ValueError, "tidy_lines() takes at most %d space characters", TIDY_SPACES);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n_spaces; i++)
+        spaces[i] = PyUnicode_READ_CHAR(args[1], i);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_UCS4 *out = PyMem_Malloc((n ? n : 1) * sizeof(Py_UCS4));
+    if (out == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t w = 0, start = 0;
+    while (start < n) {
+        Py_ssize_t stop = start;  /* the line is start:stop, its break at stop */
+        while (stop < n && !Py_UNICODE_ISLINEBREAK(PyUnicode_READ(kind, data, stop)))
+            stop++;
+        Py_ssize_t lo = start, hi = stop;
+        while (lo < hi && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, lo)))
+            lo++;
+        while (hi > lo && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, hi - 1)))
+            hi--;
+        if (lo < hi) {
+            if (w > 0)
+                out[w++] = '\n';
+            int in_run = 0;
+            for (Py_ssize_t i = lo; i < hi; i++) {
+                Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+                int space = 0;
+                for (Py_ssize_t k = 0; k < n_spaces && !space; k++)
+                    space = ch == spaces[k];
+                if (space) {
+                    if (!in_run)
+                        out[w++] = ' ';
+                    in_run = 1;
+                }
+                else {
+                    out[w++] = ch;
+                    in_run = 0;
+                }
+            }
+        }
+        start = stop + 1;
+    }
+    PyObject *result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, w);
+    PyMem_Free(out);
+    return result;
 }
 
 /* Whether a token is dropped: a space, all whitespace, or a stop word. */
@@ -951,6 +1016,7 @@ static PyMethodDef methods[] = {
      "normalize(text, table) -> str | None"},
     {"fold", (PyCFunction)(void (*)(void))native_fold, METH_FASTCALL, "fold(text, table) -> str"},
     {"compact", (PyCFunction)(void (*)(void))native_compact, METH_FASTCALL, "compact(text, table) -> str"},
+    {"tidy_lines", (PyCFunction)(void (*)(void))native_tidy_lines, METH_FASTCALL, "tidy_lines(text, spaces) -> str"},
     {"filter_tokens", (PyCFunction)(void (*)(void))native_filter_tokens, METH_FASTCALL,
      "filter_tokens(tokens, stopwords) -> list"},
     {"count_terms", (PyCFunction)(void (*)(void))native_count_terms, METH_FASTCALL,

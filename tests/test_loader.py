@@ -1,6 +1,7 @@
 """Loading posts: fields, cleaning, dates, and every kind of malformed file skipped with a reason."""
 
 import html
+import re
 from pathlib import Path
 from unittest.mock import patch
 
@@ -212,7 +213,7 @@ def every_pass(markdown: str) -> str:
         text = pattern.sub(replacement, text)
     text = html.unescape(text)
     lines = (markup._SPACES.sub(" ", line).strip() for line in text.splitlines())
-    return markup._BLANK_LINES.sub("\n", "\n".join(lines)).strip()
+    return re.sub(r"\n\s*\n+", "\n", "\n".join(lines)).strip()
 
 
 MARKDOWN = "新闻abc 12.-*+_#>`~![]():/<!-->{%}&amp;\n\t\u3000\xa0\r\u2028x"
@@ -237,3 +238,7 @@ def test_split_code_guard_changes_nothing(markdown: str):
     with patch.object(markup, "_CODE_NEEDLES", ("",)):
         unguarded = markup.split_code(markdown)
     assert markup.split_code(markdown) == unguarded
+
+
+def test_tidy_lines_keeps_the_text_of_each_line():
+    assert markup.tidy_lines(" \u3000a\xa0\xa0b\t c \r\n\r\n\u2028 新 闻\u2003\x85\n") == "a b c\n新 闻"

@@ -3,6 +3,7 @@ reference), a clear error for a bad argument, and a switch that turns the extens
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import unicodedata
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval import Archive, analyze, gaps, index, phrases, postings, scan, tokenizer
+from retrieval import Archive, analyze, gaps, index, markup, phrases, postings, scan, tokenizer
 from retrieval.analyze import count_terms
 from retrieval.index import InvertedIndex
 from retrieval.gaps import DocGaps
@@ -40,7 +41,7 @@ needs_native = pytest.mark.skipif(native is None, reason="the C extension is not
 @contextlib.contextmanager
 def pure_python() -> Iterator[None]:
     """Every caller of the extension on its Python way, for the block."""
-    modules = (tokenizer, phrases, analyze, index, postings, gaps)
+    modules = (tokenizer, phrases, analyze, index, postings, gaps, markup)
     saved = [module.native for module in modules]
     for module in modules:
         module.native = None
@@ -147,6 +148,21 @@ def test_counts_come_back_as_int32_in_first_seen_order():
     assert (titled, length, new, numbers) == (2, 6, ["中国", "历史"], {"教育": 0, "中国": 1, "历史": 2})
 
 
+#: Every line break str.splitlines() knows, the spaces runs are made of, other white space.
+LINES = "ab新 \t\u3000\xa0\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029\u2003"
+
+
+@needs_native
+@given(st.text(LINES, max_size=40) | st.text(max_size=30))
+@settings(max_examples=1500, deadline=None)
+def test_tidy_lines_in_c_and_python_agree(text: str):
+    with pure_python():
+        python = markup.tidy_lines(text)
+    assert markup.tidy_lines(text) == python
+    assert python == re.sub(r"\n\s*\n+", "\n", "\n".join(markup._SPACES.sub(" ", line).strip()
+                                                           for line in text.splitlines())).strip()
+
+
 @needs_native
 def test_bad_arguments_raise_clear_errors():
     table = _normalize_codes()
@@ -164,6 +180,10 @@ def test_bad_arguments_raise_clear_errors():
         native.count_terms([], [], {}, [])
     with pytest.raises(TypeError, match="str tokens"):
         native.count_terms(["a"], [("b",)], {}, [], STOP)
+    with pytest.raises(TypeError, match="a text and a str of space characters"):
+        native.tidy_lines(b"a", " ")
+    with pytest.raises(ValueError, match="at most 8 space characters"):
+        native.tidy_lines("a", " " * 9)
 
 
 @needs_native

@@ -278,11 +278,86 @@ fail:
     return NULL;
 }
 
-/* Count ``tokens`` but those dropped() by ``stop``: ``rows`` maps each distinct term to its row
- * (a PyLong, rows numbered in first-seen order) and ``tally[row]`` is its count so far. A
- * repeated token costs one dict lookup. Adds the tokens counted to ``*kept``. */
+/* A post's distinct terms while they are counted: an open-addressing table (linear probing,
+ * at most half full) of rows, each a term (borrowed from the token lists), its hash and its
+ * count, rows numbered in first-seen order. A Python dict did the same at more cost: over 8,000
+ * posts, counting took 22-26 µs a post with this and 32-34 with the dict (alternating runs).
+ * What remains is mostly looking the distinct terms up in ``numbers``, a dict of a few hundred
+ * thousand terms. */
+typedef struct {
+    Py_ssize_t *slots;  /* row + 1, 0 for an empty slot */
+    size_t mask;
+    PyObject **terms;
+    Py_hash_t *hashes;
+    long *tally;
+    Py_ssize_t rows;
+} Rows;
+
 static int
-count_into(PyObject *rows, PyObject *tokens, PyObject *stop, long *tally, Py_ssize_t *kept)
+rows_init(Rows *t, Py_ssize_t tokens)
+{
+    size_t size = 8;
+    while (size < (size_t)tokens * 2)
+        size <<= 1;
+    Py_ssize_t cap = tokens ? tokens : 1;
+    t->slots = PyMem_Calloc(size, sizeof(Py_ssize_t));
+    t->terms = PyMem_Malloc(cap * sizeof(PyObject *));
+    t->hashes = PyMem_Malloc(cap * sizeof(Py_hash_t));
+    t->tally = PyMem_Malloc(cap * sizeof(long));
+    t->mask = size - 1;
+    t->rows = 0;
+    if (t->slots == NULL || t->terms == NULL || t->hashes == NULL || t->tally == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void
+rows_free(Rows *t)
+{
+    PyMem_Free(t->slots);
+    PyMem_Free(t->terms);
+    PyMem_Free(t->hashes);
+    PyMem_Free(t->tally);
+}
+
+/* Whether two str objects hold the same text. */
+static inline int
+same_text(PyObject *a, PyObject *b)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+    int kind = PyUnicode_KIND(a);
+    return a == b || (n == PyUnicode_GET_LENGTH(b) && kind == PyUnicode_KIND(b)
+                      && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0);
+}
+
+/* Count one more ``tok`` (its hash ``hash``): its row's tally, or a new row. */
+static void
+rows_count(Rows *t, PyObject *tok, Py_hash_t hash)
+{
+    size_t i = (size_t)hash & t->mask;
+    for (;;) {
+        Py_ssize_t slot = t->slots[i];
+        if (slot == 0)
+            break;
+        if (t->hashes[slot - 1] == hash && same_text(t->terms[slot - 1], tok)) {
+            t->tally[slot - 1]++;
+            return;
+        }
+        i = (i + 1) & t->mask;
+    }
+    Py_ssize_t row = t->rows++;
+    t->slots[i] = row + 1;
+    t->terms[row] = tok;
+    t->hashes[row] = hash;
+    t->tally[row] = 1;
+}
+
+/* Count ``tokens`` but those dropped() by ``stop`` into ``rows``; adds the tokens counted to
+ * ``*kept``. (A str's hash runs no Python code, and dropped() has computed it already.) */
+static int
+count_into(Rows *rows, PyObject *tokens, PyObject *stop, Py_ssize_t *kept)
 {
     Py_ssize_t n = PyList_GET_SIZE(tokens);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -296,22 +371,11 @@ count_into(PyObject *rows, PyObject *tokens, PyObject *stop, long *tally, Py_ssi
             return -1;
         if (drop)
             continue;
+        Py_hash_t hash = PyObject_Hash(tok);
+        if (hash == -1)
+            return -1;
         ++*kept;
-        PyObject *row = PyDict_GetItemWithError(rows, tok);
-        if (row != NULL) {
-            tally[PyLong_AsSsize_t(row)]++;
-            continue;
-        }
-        if (PyErr_Occurred())
-            return -1;
-        Py_ssize_t next = PyDict_GET_SIZE(rows);
-        PyObject *value = PyLong_FromSsize_t(next);
-        if (value == NULL || PyDict_SetItem(rows, tok, value) < 0) {
-            Py_XDECREF(value);
-            return -1;
-        }
-        Py_DECREF(value);
-        tally[next] = 1;
+        rows_count(rows, tok, hash);
     }
     return 0;
 }
@@ -333,27 +397,22 @@ native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *numbers = args[2], *new_terms = args[3], *stop = args[4];
     Py_ssize_t length = 0;
-    PyObject *rows = PyDict_New(), *ids = NULL, *tfs = NULL, *result = NULL;
-    Py_ssize_t tokens = PyList_GET_SIZE(args[0]) + PyList_GET_SIZE(args[1]);
-    long *tally = PyMem_Malloc((tokens ? tokens : 1) * sizeof(long));
-    if (rows == NULL || tally == NULL) {
-        PyErr_NoMemory();
+    PyObject *ids = NULL, *tfs = NULL, *result = NULL;
+    Rows rows;
+    if (rows_init(&rows, PyList_GET_SIZE(args[0]) + PyList_GET_SIZE(args[1])) < 0)
         goto done;
-    }
-    if (count_into(rows, args[0], stop, tally, &length) < 0)
+    if (count_into(&rows, args[0], stop, &length) < 0)
         goto done;
-    Py_ssize_t titled = PyDict_GET_SIZE(rows);
-    if (count_into(rows, args[1], stop, tally, &length) < 0)
+    Py_ssize_t titled = rows.rows;
+    if (count_into(&rows, args[1], stop, &length) < 0)
         goto done;
-    Py_ssize_t distinct = PyDict_GET_SIZE(rows);
-    ids = PyBytes_FromStringAndSize(NULL, distinct * (Py_ssize_t)sizeof(int32_t));
-    tfs = PyBytes_FromStringAndSize(NULL, distinct * (Py_ssize_t)sizeof(int32_t));
+    ids = PyBytes_FromStringAndSize(NULL, rows.rows * (Py_ssize_t)sizeof(int32_t));
+    tfs = PyBytes_FromStringAndSize(NULL, rows.rows * (Py_ssize_t)sizeof(int32_t));
     if (ids == NULL || tfs == NULL)
         goto done;
     int32_t *id_out = (int32_t *)PyBytes_AS_STRING(ids), *tf_out = (int32_t *)PyBytes_AS_STRING(tfs);
-    Py_ssize_t pos = 0, row = 0;
-    PyObject *term, *unused;
-    while (PyDict_Next(rows, &pos, &term, &unused)) {  /* insertion order: row order */
+    for (Py_ssize_t row = 0; row < rows.rows; row++) {  /* first-seen order */
+        PyObject *term = rows.terms[row];
         PyObject *number = PyDict_GetItemWithError(numbers, term);
         long value;
         if (number != NULL) {
@@ -376,13 +435,11 @@ native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         id_out[row] = (int32_t)value;
-        tf_out[row] = (int32_t)tally[row];
-        row++;
+        tf_out[row] = (int32_t)rows.tally[row];
     }
     result = Py_BuildValue("(OOnn)", ids, tfs, titled, length);
 done:
-    PyMem_Free(tally);
-    Py_XDECREF(rows);
+    rows_free(&rows);
     Py_XDECREF(ids);
     Py_XDECREF(tfs);
     return result;

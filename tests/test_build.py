@@ -4,6 +4,7 @@ the index a single process makes in one piece: the same term numbers, postings a
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import retrieval.index
 import retrieval.postings
 import retrieval.workers
 from retrieval import Archive
-from retrieval.analyze import POOL_THRESHOLD, Setup, WorkerState, analyze_batch
+from retrieval.analyze import POOL_THRESHOLD, Analysis, Setup, WorkerState, analyze_batch
 from retrieval.docstore import UNDATED, Filed
 from retrieval.tokenizer import Tokenizer
 from retrieval.storage import MANIFEST
@@ -54,6 +55,11 @@ def test_a_worker_sends_what_the_store_files_a_post_under_not_the_post(tmp_path:
     assert first.filed == Filed("hk", 1577930400, ("经济", "香港"), ("新闻",))  # 10:00 in Shanghai is 02:00 UTC
     assert second.filed == Filed(second.filed.id, UNDATED, (), ())
     assert not hasattr(first, "post") and first.record is not None and "正文".encode() in first.record
+
+    sent = pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+    assert sent.analyses == batch.analyses and sent.analyses[0].record == first.record
+    skipped = Analysis("c.md", 3, 4, "d", reason="draft", warnings=["w"], recheck_at=5.0, unpublished=True)
+    assert pickle.loads(pickle.dumps(skipped)) == skipped
 
 
 def fingerprint(archive: Archive) -> tuple:

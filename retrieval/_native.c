@@ -278,48 +278,28 @@ fail:
     return NULL;
 }
 
-/* A post's distinct terms while they are counted: an open-addressing table (linear probing,
- * at most half full) of rows, each a term (borrowed from the token lists), its hash and its
- * count, rows numbered in first-seen order. A Python dict did the same at more cost: over 8,000
- * posts, counting took 22-26 µs a post with this and 32-34 with the dict (alternating runs).
- * What remains is mostly looking the distinct terms up in ``numbers``, a dict of a few hundred
- * thousand terms. */
-typedef struct {
-    Py_ssize_t *slots;  /* row + 1, 0 for an empty slot */
-    size_t mask;
-    PyObject **terms;
-    Py_hash_t *hashes;
-    long *tally;
-    Py_ssize_t rows;
-} Rows;
+/* ---- a worker's terms, numbered as they are first met ------------------------------------ */
 
-static int
-rows_init(Rows *t, Py_ssize_t tokens)
+/* The hash of a str's text in the tables below: FNV-1a over its code units, then murmur3's
+ * finishing mix. Tokens come fresh from the segmenter, so Python's own str hash (SipHash) was
+ * computed once for each of a post's 330 tokens: 15 µs of the 46 its counting took. Equal
+ * texts have the same kind and code units (PEP 393's canonical form), hence the same hash. */
+static inline uint32_t
+text_hash(PyObject *text)
 {
-    size_t size = 8;
-    while (size < (size_t)tokens * 2)
-        size <<= 1;
-    Py_ssize_t cap = tokens ? tokens : 1;
-    t->slots = PyMem_Calloc(size, sizeof(Py_ssize_t));
-    t->terms = PyMem_Malloc(cap * sizeof(PyObject *));
-    t->hashes = PyMem_Malloc(cap * sizeof(Py_hash_t));
-    t->tally = PyMem_Malloc(cap * sizeof(long));
-    t->mask = size - 1;
-    t->rows = 0;
-    if (t->slots == NULL || t->terms == NULL || t->hashes == NULL || t->tally == NULL) {
-        PyErr_NoMemory();
-        return -1;
+    const unsigned char *p = PyUnicode_DATA(text);
+    size_t n = (size_t)PyUnicode_GET_LENGTH(text) * PyUnicode_KIND(text);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
     }
-    return 0;
-}
-
-static void
-rows_free(Rows *t)
-{
-    PyMem_Free(t->slots);
-    PyMem_Free(t->terms);
-    PyMem_Free(t->hashes);
-    PyMem_Free(t->tally);
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
 }
 
 /* Whether two str objects hold the same text. */
@@ -332,114 +312,295 @@ same_text(PyObject *a, PyObject *b)
                       && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0);
 }
 
-/* Count one more ``tok`` (its hash ``hash``): its row's tally, or a new row. */
-static void
-rows_count(Rows *t, PyObject *tok, Py_hash_t hash)
+/* Whether a token is all whitespace (and not empty): filter_tokens() drops it. */
+static int
+all_space(PyObject *tok)
 {
-    size_t i = (size_t)hash & t->mask;
-    for (;;) {
-        Py_ssize_t slot = t->slots[i];
-        if (slot == 0)
-            break;
-        if (t->hashes[slot - 1] == hash && same_text(t->terms[slot - 1], tok)) {
-            t->tally[slot - 1]++;
-            return;
-        }
-        i = (i + 1) & t->mask;
-    }
-    Py_ssize_t row = t->rows++;
-    t->slots[i] = row + 1;
-    t->terms[row] = tok;
-    t->hashes[row] = hash;
-    t->tally[row] = 1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(tok);
+    int kind = PyUnicode_KIND(tok);
+    const void *data = PyUnicode_DATA(tok);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            return 0;
+    return n > 0;
 }
 
-/* Count ``tokens`` but those dropped() by ``stop`` into ``rows``; adds the tokens counted to
- * ``*kept``. (A str's hash runs no Python code, and dropped() has computed it already.) */
-static int
-count_into(Rows *rows, PyObject *tokens, PyObject *stop, Py_ssize_t *kept)
+/* In a Terms slot: a stop word, which is never numbered. */
+#define STOPPED (-1)
+
+typedef struct {
+    uint32_t hash;
+    int32_t number;   /* the term's number, or STOPPED */
+    PyObject *text;   /* a reference; NULL for an empty slot */
+} Slot;
+
+/* Terms(stopwords): a worker's term numbers, the twin of the dict that the Python count_terms()
+ * keeps (terms numbered 0, 1, ... as they are first met), with the stop words in it too. An
+ * open-addressing table (linear probing, at most half full) of (hash, number, text): looking a
+ * term up touches its slot and its text, where a dict touched its index, its entry, its key
+ * and its value's int object, each a cache miss in a table of a few hundred thousand terms. */
+typedef struct {
+    PyObject_HEAD
+    Slot *slots;
+    size_t mask, used;
+    Py_ssize_t numbered;
+} Terms;
+
+static PyTypeObject TermsType;
+
+/* The slot holding ``text``, or the empty one where it would go. */
+static Slot *
+terms_find(Slot *slots, size_t mask, PyObject *text, uint32_t hash)
 {
-    Py_ssize_t n = PyList_GET_SIZE(tokens);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *tok = PyList_GET_ITEM(tokens, i);
-        if (!PyUnicode_CheckExact(tok)) {  /* hashing a str runs no Python code: the list stays as it is */
-            PyErr_SetString(PyExc_TypeError, "count_terms() needs str tokens");
-            return -1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        Slot *slot = &slots[i];
+        if (slot->text == NULL || (slot->hash == hash && same_text(slot->text, text)))
+            return slot;
+    }
+}
+
+static int
+terms_grow(Terms *t)
+{
+    size_t size = (t->mask + 1) * 2;
+    Slot *slots = PyMem_Calloc(size, sizeof(Slot));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->slots[i].text != NULL)
+            *terms_find(slots, size - 1, t->slots[i].text, t->slots[i].hash) = t->slots[i];
+    PyMem_Free(t->slots);
+    t->slots = slots;
+    t->mask = size - 1;
+    return 0;
+}
+
+/* Fill the empty ``slot`` (found for ``text``) with ``number``. */
+static int
+terms_put(Terms *t, Slot *slot, PyObject *text, uint32_t hash, int32_t number)
+{
+    Py_INCREF(text);
+    slot->text = text;
+    slot->hash = hash;
+    slot->number = number;
+    return ++t->used * 2 > t->mask + 1 ? terms_grow(t) : 0;
+}
+
+static void
+terms_dealloc(Terms *t)
+{
+    if (t->slots != NULL) {
+        for (size_t i = 0; i <= t->mask; i++)
+            Py_XDECREF(t->slots[i].text);
+        PyMem_Free(t->slots);
+    }
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *
+terms_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *stop;
+    if (!PyArg_ParseTuple(args, "O:Terms", &stop) || (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0)
+            || !PyAnySet_Check(stop)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "Terms() takes the set of stop words");
+        return NULL;
+    }
+    Terms *t = (Terms *)type->tp_alloc(type, 0);
+    if (t == NULL)
+        return NULL;
+    t->mask = 1023;
+    t->slots = PyMem_Calloc(t->mask + 1, sizeof(Slot));
+    if (t->slots == NULL) {
+        Py_DECREF(t);
+        return PyErr_NoMemory();
+    }
+    PyObject *words = PyObject_GetIter(stop), *word = NULL;
+    if (words == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    while ((word = PyIter_Next(words)) != NULL) {
+        if (!PyUnicode_CheckExact(word) || PyUnicode_READY(word) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "Terms() needs str stop words");
+            break;
         }
-        int drop = dropped(tok, stop);
-        if (drop < 0)
-            return -1;
-        if (drop)
-            continue;
-        Py_hash_t hash = PyObject_Hash(tok);
-        if (hash == -1)
-            return -1;
-        ++*kept;
-        rows_count(rows, tok, hash);
+        uint32_t hash = text_hash(word);
+        Slot *slot = terms_find(t->slots, t->mask, word, hash);
+        if (slot->text == NULL && terms_put(t, slot, word, hash, STOPPED) < 0)
+            break;
+        Py_CLEAR(word);
+    }
+    Py_XDECREF(word);
+    Py_DECREF(words);
+    if (PyErr_Occurred()) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static Py_ssize_t
+terms_len(Terms *t)
+{
+    return t->numbered;
+}
+
+static PySequenceMethods terms_as_sequence = {.sq_length = (lenfunc)terms_len};
+
+static PyTypeObject TermsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "retrieval._native.Terms",
+    .tp_basicsize = sizeof(Terms),
+    .tp_dealloc = (destructor)terms_dealloc,
+    .tp_as_sequence = &terms_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Terms(stopwords): a worker's term numbers (len: how many), for count_terms().",
+    .tp_new = terms_new,
+};
+
+/* A post's distinct tokens while they are counted: an open-addressing table (linear probing,
+ * at most half full) of rows, each a token (borrowed from the lists), its hash and its count,
+ * rows numbered in first-seen order. (A dict cost more: over 8,000 posts, counting took 22-26
+ * µs a post with this and 32-34 with the dict, in alternating runs.) */
+typedef struct {
+    Py_ssize_t *slots;  /* row + 1, 0 for an empty slot */
+    size_t mask;
+    PyObject **texts;
+    uint32_t *hashes;
+    int32_t *tally;
+    Py_ssize_t rows;
+} Rows;
+
+static int
+rows_init(Rows *r, Py_ssize_t tokens)
+{
+    size_t size = 8;
+    while (size < (size_t)tokens * 2)
+        size <<= 1;
+    Py_ssize_t cap = tokens ? tokens : 1;
+    r->slots = PyMem_Calloc(size, sizeof(Py_ssize_t));
+    r->texts = PyMem_Malloc(cap * sizeof(PyObject *));
+    r->hashes = PyMem_Malloc(cap * sizeof(uint32_t));
+    r->tally = PyMem_Malloc(cap * sizeof(int32_t));
+    r->mask = size - 1;
+    r->rows = 0;
+    if (r->slots == NULL || r->texts == NULL || r->hashes == NULL || r->tally == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
     return 0;
 }
 
-/* count_terms(title_tokens, body_tokens, numbers, new, stopwords) -> (ids, tfs, titled, length):
- * the distinct terms of title and body, tokens that filter_tokens() drops left out (the title's
- * first, each in first-seen order) as int32 bytes of their numbers in ``numbers`` (a term not
- * there gets the next number, len(numbers), and is appended to ``new``), their counts as int32
- * bytes, how many of them the title has, and how many tokens were counted. (Filtering while
- * counting spares a list of the kept tokens: a post's filtering and counting took 39 µs instead
- * of 44, median of four passes over 8,000 posts.) */
+static void
+rows_free(Rows *r)
+{
+    PyMem_Free(r->slots);
+    PyMem_Free(r->texts);
+    PyMem_Free(r->hashes);
+    PyMem_Free(r->tally);
+}
+
+/* Count one more of each token in ``tokens``. */
+static int
+rows_count(Rows *r, PyObject *tokens)
+{
+    Py_ssize_t n = PyList_GET_SIZE(tokens);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *tok = PyList_GET_ITEM(tokens, k);
+        if (!PyUnicode_CheckExact(tok) || PyUnicode_READY(tok) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "count_terms() needs str tokens");
+            return -1;
+        }
+        uint32_t hash = text_hash(tok);
+        size_t i = hash & r->mask;
+        for (;; i = (i + 1) & r->mask) {
+            Py_ssize_t slot = r->slots[i];
+            if (slot == 0 || (r->hashes[slot - 1] == hash && same_text(r->texts[slot - 1], tok)))
+                break;
+        }
+        if (r->slots[i] != 0) {
+            r->tally[r->slots[i] - 1]++;
+            continue;
+        }
+        Py_ssize_t row = r->rows++;
+        r->slots[i] = row + 1;
+        r->texts[row] = tok;
+        r->hashes[row] = hash;
+        r->tally[row] = 1;
+    }
+    return 0;
+}
+
+/* count_terms(title_tokens, body_tokens, terms, new) -> (ids, tfs, titled, length): the
+ * distinct terms of title and body, tokens that filter_tokens() drops left out (the title's
+ * first, each in first-seen order) as int32 bytes of their numbers in ``terms`` (a Terms; a term
+ * not there gets the next number, len(terms), and is appended to ``new``), their counts as int32
+ * bytes, how many of them the title has, and how many tokens were counted. The tokens are
+ * counted first and filtered after, once per distinct token (a stop word is one in ``terms``).
+ * Over 8,000 posts of the million, their tokens new objects as the segmenter gives them, a
+ * post's counting took 17-18 µs with Terms and these hashes, 26-34 with dicts and str hashes
+ * (three runs of each). */
 static PyObject *
 native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyDict_Check(args[2])
-            || !PyList_Check(args[3]) || !PyAnySet_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "count_terms() takes two lists, a dict, a list and a set");
+    if (nargs != 4 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyObject_TypeCheck(args[2], &TermsType)
+            || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "count_terms() takes two lists, a Terms and a list");
         return NULL;
     }
-    PyObject *numbers = args[2], *new_terms = args[3], *stop = args[4];
-    Py_ssize_t length = 0;
-    PyObject *ids = NULL, *tfs = NULL, *result = NULL;
+    Terms *terms = (Terms *)args[2];
+    PyObject *new_terms = args[3], *ids = NULL, *tfs = NULL, *result = NULL;
+    int32_t *id_out = NULL;
     Rows rows;
-    if (rows_init(&rows, PyList_GET_SIZE(args[0]) + PyList_GET_SIZE(args[1])) < 0)
+    if (rows_init(&rows, PyList_GET_SIZE(args[0]) + PyList_GET_SIZE(args[1])) < 0 || rows_count(&rows, args[0]) < 0)
         goto done;
-    if (count_into(&rows, args[0], stop, &length) < 0)
+    Py_ssize_t title_rows = rows.rows, titled = 0, length = 0, kept = 0;
+    if (rows_count(&rows, args[1]) < 0)
         goto done;
-    Py_ssize_t titled = rows.rows;
-    if (count_into(&rows, args[1], stop, &length) < 0)
+    id_out = PyMem_Malloc((rows.rows ? rows.rows : 1) * sizeof(int32_t));
+    if (id_out == NULL) {
+        PyErr_NoMemory();
         goto done;
-    ids = PyBytes_FromStringAndSize(NULL, rows.rows * (Py_ssize_t)sizeof(int32_t));
-    tfs = PyBytes_FromStringAndSize(NULL, rows.rows * (Py_ssize_t)sizeof(int32_t));
-    if (ids == NULL || tfs == NULL)
-        goto done;
-    int32_t *id_out = (int32_t *)PyBytes_AS_STRING(ids), *tf_out = (int32_t *)PyBytes_AS_STRING(tfs);
+    }
     for (Py_ssize_t row = 0; row < rows.rows; row++) {  /* first-seen order */
-        PyObject *term = rows.terms[row];
-        PyObject *number = PyDict_GetItemWithError(numbers, term);
-        long value;
-        if (number != NULL) {
-            value = PyLong_AsLong(number);
+        PyObject *text = rows.texts[row];
+        if (all_space(text))
+            continue;
+        Slot *slot = terms_find(terms->slots, terms->mask, text, rows.hashes[row]);
+        int32_t number;
+        if (slot->text != NULL) {
+            number = slot->number;
+            if (number == STOPPED)
+                continue;
         }
         else {
-            if (PyErr_Occurred())
+            if (terms->numbered >= INT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "term number beyond int32");
                 goto done;
-            value = (long)PyDict_GET_SIZE(numbers);
-            PyObject *next = PyLong_FromLong(value);
-            if (next == NULL)
+            }
+            number = (int32_t)terms->numbered;
+            if (PyList_Append(new_terms, text) < 0 || terms_put(terms, slot, text, rows.hashes[row], number) < 0)
                 goto done;
-            int failed = PyDict_SetItem(numbers, term, next) < 0 || PyList_Append(new_terms, term) < 0;
-            Py_DECREF(next);
-            if (failed)
-                goto done;
+            terms->numbered++;
         }
-        if (value > INT32_MAX || (value == -1 && PyErr_Occurred())) {
-            PyErr_SetString(PyExc_OverflowError, "term number beyond int32");
-            goto done;
-        }
-        id_out[row] = (int32_t)value;
-        tf_out[row] = (int32_t)rows.tally[row];
+        titled += row < title_rows;
+        length += rows.tally[row];
+        rows.tally[kept] = rows.tally[row];  /* (kept <= row: the counts move down in place) */
+        id_out[kept++] = number;
     }
-    result = Py_BuildValue("(OOnn)", ids, tfs, titled, length);
+    ids = PyBytes_FromStringAndSize((const char *)id_out, kept * (Py_ssize_t)sizeof(int32_t));
+    tfs = PyBytes_FromStringAndSize((const char *)rows.tally, kept * (Py_ssize_t)sizeof(int32_t));
+    if (ids != NULL && tfs != NULL)
+        result = Py_BuildValue("(OOnn)", ids, tfs, titled, length);
 done:
     rows_free(&rows);
+    PyMem_Free(id_out);
     Py_XDECREF(ids);
     Py_XDECREF(tfs);
     return result;
@@ -1077,7 +1238,7 @@ static PyMethodDef methods[] = {
     {"filter_tokens", (PyCFunction)(void (*)(void))native_filter_tokens, METH_FASTCALL,
      "filter_tokens(tokens, stopwords) -> list"},
     {"count_terms", (PyCFunction)(void (*)(void))native_count_terms, METH_FASTCALL,
-     "count_terms(title_tokens, body_tokens, numbers, new, stopwords) -> (ids, tfs, titled, length)"},
+     "count_terms(title_tokens, body_tokens, terms, new) -> (ids, tfs, titled, length)"},
     {"score_lists", (PyCFunction)(void (*)(void))native_score_lists, METH_FASTCALL,
      "score_lists(lists, norms, k1_plus_1, live, docs_out, scores_out, titles_out) -> int"},
     {"gap_widths", (PyCFunction)(void (*)(void))native_gap_widths, METH_FASTCALL,
@@ -1103,5 +1264,16 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&TermsType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&TermsType);
+    if (PyModule_AddObject(m, "Terms", (PyObject *)&TermsType) < 0) {
+        Py_DECREF(&TermsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

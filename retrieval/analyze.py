@@ -13,6 +13,7 @@ import os
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,7 +96,8 @@ def count_terms(title_tokens: list[str], body_tokens: list[str], numbers: dict[s
     title's first, each in first-seen order: their numbers in ``numbers`` and their counts, as
     int32 bytes, how many the title has, and how many tokens were counted (the post's length). A
     term not numbered yet gets the next number and is appended to ``new``. (The C extension's
-    ``count_terms`` is the fast twin, which filters as it counts.)"""
+    ``count_terms`` is the fast twin, with its own table of numbers, ``Terms``, which holds the
+    stop words too.)"""
     title_tokens, body_tokens = filter_tokens(title_tokens, stopwords), filter_tokens(body_tokens, stopwords)
     counts = Counter(title_tokens)
     titled = len(counts)  # the title's terms come first in the counter (insertion order)
@@ -110,21 +112,26 @@ def count_terms(title_tokens: list[str], body_tokens: list[str], numbers: dict[s
 
 
 class TermCounter:
-    """A worker's side: counts a post's tokens under the worker's own term numbers."""
+    """A worker's side: counts a post's tokens under the worker's own term numbers (the C
+    extension's ``Terms`` when it is built, a dict otherwise), leaving ``stopwords`` out."""
 
-    def __init__(self) -> None:
-        self._numbers: dict[str, int] = {}
+    def __init__(self, stopwords: frozenset[str]) -> None:
+        self._stopwords = stopwords
+        self._numbers: dict[str, int] | Any = native.Terms(stopwords) if native is not None else {}
         self._new: list[str] = []
         self.terms, self.tfs, self.in_title = array("i"), array("i"), array("b")
 
-    def count(self, title_segments: list[str], body_segments: list[str], stopwords: frozenset[str]) -> tuple[int, int, int]:
+    def count(self, title_segments: list[str], body_segments: list[str]) -> tuple[int, int, int]:
         """Append a post's distinct terms (title and body form one text, as rank-bm25 sees
         it; ``*_segments``: the segmenter's tokens, which are filtered as they are counted, see
         :meth:`~retrieval.tokenizer.Tokenizer.segments`) to the batch; returns its span (first
         row, end row, length in tokens)."""
         lo = len(self.terms)
-        count = native.count_terms if native is not None else count_terms
-        ids, tfs, titled, length = count(title_segments, body_segments, self._numbers, self._new, stopwords)
+        if isinstance(self._numbers, dict):
+            counted = count_terms(title_segments, body_segments, self._numbers, self._new, self._stopwords)
+        else:
+            counted = native.count_terms(title_segments, body_segments, self._numbers, self._new)
+        ids, tfs, titled, length = counted
         self.terms.frombytes(ids)
         self.tfs.frombytes(tfs)
         self.in_title.frombytes(b"\1" * titled + b"\0" * (len(self.terms) - lo - titled))
@@ -214,8 +221,8 @@ def analyze(path: str | Path, rel: str, setup: Setup, tokenizer: Tokenizer, coun
         return result
     post = parsed.post
     result.filed, result.warnings = Filed.of(post), parsed.warnings
-    counter = counter if counter is not None else TermCounter()
-    result.span = counter.count(tokenizer.segments(post.title), tokenizer.segments(post.searchable_body), tokenizer.stopwords)
+    counter = counter if counter is not None else TermCounter(tokenizer.stopwords)
+    result.span = counter.count(tokenizer.segments(post.title), tokenizer.segments(post.searchable_body))
     result.record = post_record(post)
     result.text = text_of(post.title, post.searchable_body).encode()
     return result
@@ -227,7 +234,10 @@ class WorkerState:
 
     setup: Setup
     tokenizer: Tokenizer
-    counter: TermCounter = field(default_factory=TermCounter)
+    counter: TermCounter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counter = TermCounter(self.tokenizer.stopwords)
 
 
 def worker_setup(setup: Setup) -> WorkerState:

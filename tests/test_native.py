@@ -126,26 +126,43 @@ TOKENS = st.lists(st.sampled_from(["的", "了", "a", "中国", "教育", "ab", 
 def test_filtering_and_counting_in_c_equal_the_reference(posts: list[tuple[list[str], list[str]]]):
     """Several posts in turn, numbering their terms in one shared table, as a worker does; C
     counts the tokens its filter keeps, which are the reference filter's."""
-    numbers_c, new_c, numbers_py, new_py = {}, [], {}, []
+    terms, new_c, numbers_py, new_py = native.Terms(STOP), [], {}, []
     for title, body in posts:
+        title = [token.encode().decode() for token in title]  # (new objects, as the segmenter gives)
         with pure_python():
             kept_py = (filter_tokens(title, STOP), filter_tokens(body, STOP))
             counted_py = count_terms(title, body, numbers_py, new_py, STOP)
         assert (filter_tokens(title, STOP), filter_tokens(body, STOP)) == kept_py
-        assert native.count_terms(title, body, numbers_c, new_c, STOP) == counted_py
+        assert native.count_terms(title, body, terms, new_c) == counted_py
         assert counted_py[3] == len(kept_py[0]) + len(kept_py[1])
-    assert (numbers_c, new_c) == (numbers_py, new_py)
+    assert (len(terms), new_c) == (len(numbers_py), new_py)
 
 
 @needs_native
 def test_counts_come_back_as_int32_in_first_seen_order():
-    numbers: dict[str, int] = {"教育": 0}
-    new: list[str] = []
+    terms, new = native.Terms(STOP), []
+    assert native.count_terms(["教育"], [], terms, new)[0] == np.int32(0).tobytes()
+    new.clear()
     ids, tfs, titled, length = native.count_terms(["中国", "的", "教育"], ["教育", " ", "历史", "中国", "的", "教育"],
-                                                  numbers, new, STOP)
+                                                  terms, new)
     assert np.frombuffer(ids, np.int32).tolist() == [1, 0, 2]
     assert np.frombuffer(tfs, np.int32).tolist() == [2, 3, 1]
-    assert (titled, length, new, numbers) == (2, 6, ["中国", "历史"], {"教育": 0, "中国": 1, "历史": 2})
+    assert (titled, length, new, len(terms)) == (2, 6, ["中国", "历史"], 3)
+
+
+@needs_native
+def test_a_worker_numbers_many_terms_with_their_texts_apart():
+    """Past the table's first size (it grows as it fills), and with texts of each width, every
+    term keeps its number and equal texts that are different objects are one term."""
+    terms, new = native.Terms(frozenset({"停"})), []
+    words = [f"词{i}" for i in range(5000)] + [f"w{i}" for i in range(3000)] + ["😀x", "停"]
+    ids, tfs, titled, length = native.count_terms(words[:10], words + words, terms, new)
+    assert np.frombuffer(ids, np.int32).tolist() == list(range(len(words) - 1))
+    assert np.frombuffer(tfs, np.int32).tolist() == [3] * 10 + [2] * (len(words) - 11)  # the title's ten thrice
+    assert (titled, length) == (10, 10 + 2 * len(words) - 2)  # the stop word twice left out
+    ids, _, _, _ = native.count_terms([], [w.encode().decode() for w in reversed(words)], terms, new)
+    assert np.frombuffer(ids, np.int32).tolist() == list(range(len(words) - 2, -1, -1))
+    assert new == words[:-1] and len(terms) == len(words) - 1
 
 
 #: Every line break str.splitlines() knows, the spaces runs are made of, other white space.
@@ -174,12 +191,16 @@ def test_bad_arguments_raise_clear_errors():
         native.filter_tokens(("a",), STOP)
     with pytest.raises(TypeError, match="str tokens"):
         native.filter_tokens(["a", 1], STOP)
-    with pytest.raises(TypeError, match="two lists, a dict, a list and a set"):
-        native.count_terms([], [], [], [], STOP)
-    with pytest.raises(TypeError, match="two lists, a dict, a list and a set"):
+    with pytest.raises(TypeError, match="two lists, a Terms and a list"):
         native.count_terms([], [], {}, [])
+    with pytest.raises(TypeError, match="two lists, a Terms and a list"):
+        native.count_terms([], [], native.Terms(STOP), [], STOP)
     with pytest.raises(TypeError, match="str tokens"):
-        native.count_terms(["a"], [("b",)], {}, [], STOP)
+        native.count_terms(["a"], [("b",)], native.Terms(STOP), [])
+    with pytest.raises(TypeError, match="the set of stop words"):
+        native.Terms(["的"])
+    with pytest.raises(TypeError, match="str stop words"):
+        native.Terms({"的", 1})
     with pytest.raises(TypeError, match="a text and a str of space characters"):
         native.tidy_lines(b"a", " ")
     with pytest.raises(ValueError, match="at most 8 space characters"):

@@ -9,6 +9,7 @@ vocabulary with one array lookup (:class:`TermMap`). The parent then has no per-
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from array import array
 from collections import Counter
@@ -31,6 +32,8 @@ from .native import beside, native
 from .phrases import text_of
 from .strings import Strings
 from .tokenizer import Tokenizer, filter_tokens
+
+log = logging.getLogger(__name__)
 
 #: Below this many files worker processes cost more than they save.
 POOL_THRESHOLD = 200
@@ -265,20 +268,33 @@ def analyze_many(
     caller may load its index again between two analyses: see :meth:`Archive._analyze`); with
     ``workers`` processes (default: one per core) when there are many (see
     :mod:`retrieval.workers`). Batches are made as they are sent, so a build never holds the
-    (path, name) pairs of all its files at once."""
-    from .workers import WorkerPool
+    (path, name) pairs of all its files at once. Should the workers fail (the kernel kills one
+    for memory, say), the files not analyzed yet are read in this process, with a warning."""
+    from .workers import WorkerError, WorkerPool
 
     workers = workers or os.cpu_count() or 1
-    batches = ([(path_of(rel), rel) for rel in rels[i : i + BATCH_FILES]] for i in range(0, len(rels), BATCH_FILES))
     maps: dict[int, TermMap] = {}
-    if len(rels) < POOL_THRESHOLD or workers < 2:
-        state = WorkerState(setup, tokenizer)
-        results: Iterator[Batch] = (analyze_batch(state, batch) for batch in batches)
-        yield from _translated(results, maps, vocab, progress)
-        return
-    user_dict = str(tokenizer.user_dict) if tokenizer.user_dict else None
-    with WorkerPool(workers, Setup(setup.tz_name, user_dict, setup.site)) as pool:
-        yield from _translated(pool.map(batches), maps, vocab, progress)
+    done = 0
+    if len(rels) >= POOL_THRESHOLD and workers >= 2:
+        user_dict = str(tokenizer.user_dict) if tokenizer.user_dict else None
+        try:
+            with WorkerPool(workers, Setup(setup.tz_name, user_dict, setup.site)) as pool:
+                for analysis in _translated(pool.map(_batches(rels, path_of)), maps, vocab, progress):
+                    yield analysis
+                    done += 1
+        except WorkerError as exc:  # (killed, say, by the kernel for memory): the rest here
+            log.warning("%s; reading the other %d files in this process", exc, len(rels) - done)
+        else:
+            return
+    state = WorkerState(setup, tokenizer)
+    results = (analyze_batch(state, batch) for batch in _batches(rels, path_of, start=done))
+    yield from _translated(results, maps, vocab, progress)
+
+
+def _batches(rels: Sequence[str], path_of: Callable[[str], str], start: int = 0) -> Iterator[list[tuple[str, str]]]:
+    """(path, name) batches of :data:`BATCH_FILES` from ``rels[start:]``, made as they are taken."""
+    for i in range(start, len(rels), BATCH_FILES):
+        yield [(path_of(rel), rel) for rel in rels[i : i + BATCH_FILES]]
 
 
 def _translated(batches: Iterator[Batch], maps: dict[int, TermMap], vocab: Callable[[], Strings],

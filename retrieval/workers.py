@@ -27,6 +27,8 @@ _HEADER = struct.Struct("<Q")
 #: with these on the other core and their results wait in memory: about 0.5 MB a batch of 64
 #: news posts, so 64 MB for two workers at most.
 AHEAD = 64
+#: How long a failed worker is given to end before its exit status is reported as unknown.
+EXIT_WAIT_SECONDS = 1.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -53,6 +55,15 @@ class WorkerError(RuntimeError):
     """A worker process died or answered nonsense."""
 
 
+def _exit_status(proc: subprocess.Popen) -> int | None:
+    """A worker's exit status, once it has closed its end (None if it is still running after
+    a moment: it answered nonsense)."""
+    try:
+        return proc.wait(timeout=EXIT_WAIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 class WorkerPool:
     """``size`` worker processes, each set up with ``setup`` (sent once: see :func:`main`)."""
 
@@ -61,6 +72,7 @@ class WorkerPool:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         self._idle: queue.SimpleQueue[subprocess.Popen] = queue.SimpleQueue()
         self._procs: list[subprocess.Popen] = []
+        self._failure: str | None = None  # why the pool stopped (a worker died or answered nonsense)
         try:
             for _ in range(size):
                 proc = subprocess.Popen([sys.executable, "-m", "retrieval.workers"], stdin=subprocess.PIPE,
@@ -75,11 +87,17 @@ class WorkerPool:
     def _run(self, batch: list) -> Any:
         proc = self._idle.get()
         try:
-            send(proc.stdin, batch)  # type: ignore[arg-type]
-            result = receive(proc.stdout)  # type: ignore[arg-type]
-        except (EOFError, OSError, pickle.UnpicklingError) as exc:
-            raise WorkerError(f"an indexing worker failed (exit status {proc.poll()}): {exc!r}") from None
-        self._idle.put(proc)
+            if self._failure is not None:  # another worker failed: the map is over
+                raise WorkerError(self._failure)
+            try:
+                send(proc.stdin, batch)  # type: ignore[arg-type]
+                result = receive(proc.stdout)  # type: ignore[arg-type]
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                self._failure = f"an indexing worker failed (exit status {_exit_status(proc)}): {exc!r}"
+                raise WorkerError(self._failure) from None
+        finally:
+            # Back even when dead: a batch waiting for a worker must get one, to fail, not hang.
+            self._idle.put(proc)
         return result
 
     def map(self, batches: Iterable[list]) -> Iterator[Any]:
@@ -89,12 +107,16 @@ class WorkerPool:
         is read as they are sent."""
         with ThreadPoolExecutor(len(self._procs)) as threads:
             pending: deque[Future] = deque()
-            for batch in batches:
-                pending.append(threads.submit(self._run, batch))
-                if len(pending) >= AHEAD * len(self._procs):
+            try:
+                for batch in batches:
+                    pending.append(threads.submit(self._run, batch))
+                    if len(pending) >= AHEAD * len(self._procs):
+                        yield pending.popleft().result()
+                while pending:
                     yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            finally:  # (a failure, or the caller stopped early: the batches not begun are dropped)
+                for future in pending:
+                    future.cancel()
 
     def close(self) -> None:
         for proc in self._procs:

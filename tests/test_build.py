@@ -4,12 +4,15 @@ the index a single process makes in one piece: the same term numbers, postings a
 from __future__ import annotations
 
 import json
+import logging
+import os
 import pickle
 import random
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +147,67 @@ def test_a_build_killed_midway_goes_on_from_its_checkpoint(many: Path, tmp_path:
     assert "going on with the build" in caplog.text
     assert json.loads((index / MANIFEST).read_text())["building"] is False
     assert fingerprint(resumed) == fingerprint(Archive.open(many, tmp_path / "fresh", workers=1, settle_seconds=0))
+
+
+
+@pytest.mark.parametrize("dying", [1, 2])
+def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying: int):
+    """A worker that dies (here: sent a batch it cannot read, which ends it) ends the map with
+    a WorkerError that gives its exit status. With both dead, the batches waiting for a worker
+    fail too, rather than waiting for one for ever (a million-post build once hung so)."""
+    files = sorted(many.glob("*.md"))[:8]
+    good = [[(str(f), f.name)] for f in files]
+    outcome: dict[str, str] = {}
+
+    def run() -> None:
+        with retrieval.workers.WorkerPool(2, Setup("Asia/Shanghai")) as pool:
+            try:
+                list(pool.map([*good[:2], *[5] * dying, *good[2:]]))
+            except retrieval.workers.WorkerError as exc:
+                outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the map hung"
+    assert outcome["error"].startswith("an indexing worker failed (exit status 1): EOFError()")
+
+
+def _workers_of_this_process() -> list[int]:
+    children = [int(pid) for f in Path("/proc/self/task").glob("*/children") for pid in f.read_text().split()]
+    return [pid for pid in children if b"retrieval.workers" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_build_whose_workers_are_killed_goes_on_in_its_own_process(many: Path, tmp_path: Path):
+    """Both workers killed (as the kernel kills a process for memory) after the first batch:
+    the build reads the files not analyzed yet itself, says so, reports each file's progress
+    once, and makes the index that one process makes."""
+    alone = Archive.open(many, tmp_path / "alone", workers=1, settle_seconds=0)
+    killed: list[int] = []
+    reported: list[int] = []
+    warned: list[tuple[str, int]] = []  # (message, files reported when it came)
+
+    def progress(done: int, total: int) -> None:
+        reported.append(done)
+        if not killed:
+            killed.extend(_workers_of_this_process())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    def note(record: logging.LogRecord) -> bool:
+        warned.append((record.getMessage(), sum(reported)))
+        return True
+
+    logger = logging.getLogger("retrieval.analyze")
+    logger.addFilter(note)
+    try:
+        survived = Archive.open(many, tmp_path / "survived", workers=2, settle_seconds=0, progress=progress)
+    finally:
+        logger.removeFilter(note)
+    files = POOL_THRESHOLD + 60
+    assert len(killed) == 2 and sum(reported) == files
+    [(message, before)] = warned
+    assert message.startswith(f"an indexing worker failed (exit status {-signal.SIGKILL})"), message
+    assert message.endswith(f"; reading the other {files - before} files in this process") and before >= 64
+    assert fingerprint(survived) == fingerprint(alone)
+    assert [survived.get(p) for p in alone.post_ids()] == [alone.get(p) for p in alone.post_ids()]

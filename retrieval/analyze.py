@@ -283,7 +283,7 @@ def analyze_many(
                     yield analysis
                     done += 1
         except WorkerError as exc:  # (killed, say, by the kernel for memory): the rest here
-            log.warning("%s; reading the other %d files in this process", exc, len(rels) - done)
+            log.warning("%s; reading the %d files left in this process", exc, len(rels) - done)
         else:
             return
     state = WorkerState(setup, tokenizer)

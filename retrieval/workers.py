@@ -56,7 +56,7 @@ def receive(stream: BinaryIO) -> Any:
 
 
 class WorkerError(RuntimeError):
-    """A worker process died or answered nonsense."""
+    """A worker process could not be started, died or answered nonsense."""
 
 
 def _exit_status(proc: subprocess.Popen) -> int | None:
@@ -84,6 +84,9 @@ class WorkerPool:
                 self._procs.append(proc)
                 send(proc.stdin, setup)  # type: ignore[arg-type]
                 self._idle.put(proc)
+        except OSError as exc:  # (no process to be had: out of memory or of processes)
+            self.close()
+            raise WorkerError(f"cannot start an indexing worker: {exc}") from None
         except BaseException:
             self.close()
             raise

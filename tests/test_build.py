@@ -208,6 +208,24 @@ def test_a_build_whose_workers_are_killed_goes_on_in_its_own_process(many: Path,
     assert len(killed) == 2 and sum(reported) == files
     [(message, before)] = warned
     assert message.startswith(f"an indexing worker failed (exit status {-signal.SIGKILL})"), message
-    assert message.endswith(f"; reading the other {files - before} files in this process") and before >= 64
+    assert message.endswith(f"; reading the {files - before} files left in this process") and before >= 64
     assert fingerprint(survived) == fingerprint(alone)
     assert [survived.get(p) for p in alone.post_ids()] == [alone.get(p) for p in alone.post_ids()]
+
+
+def test_a_build_that_cannot_start_its_workers_goes_on_in_its_own_process(many: Path, tmp_path: Path,
+                                                                          monkeypatch, caplog):
+    """No process to be had (the fork fails for memory): the build says why and reads every
+    file itself."""
+    alone = Archive.open(many, tmp_path / "alone", workers=1, settle_seconds=0)
+
+    def no_process(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(retrieval.workers.subprocess, "Popen", no_process)
+    with caplog.at_level(logging.WARNING, logger="retrieval.analyze"):
+        fallen_back = Archive.open(many, tmp_path / "fallen-back", workers=2, settle_seconds=0)
+    assert [r.getMessage() for r in caplog.records if r.name == "retrieval.analyze"] == [
+        "cannot start an indexing worker: [Errno 11] Resource temporarily unavailable; "
+        f"reading the {POOL_THRESHOLD + 60} files left in this process"]
+    assert fingerprint(fallen_back) == fingerprint(alone)

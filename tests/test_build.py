@@ -178,11 +178,14 @@ def _workers_of_this_process() -> list[int]:
     return [pid for pid in children if b"retrieval.workers" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
-def test_a_build_whose_workers_are_killed_goes_on_in_its_own_process(many: Path, tmp_path: Path):
+def test_a_build_whose_workers_are_killed_goes_on_in_its_own_process(many: Path, tmp_path: Path, monkeypatch):
     """Both workers killed (as the kernel kills a process for memory) after the first batch:
     the build reads the files not analyzed yet itself, says so, reports each file's progress
     once, and makes the index that one process makes."""
     alone = Archive.open(many, tmp_path / "alone", workers=1, settle_seconds=0)
+    # One batch ahead a worker: batches are still to be sent when they die (with more ahead,
+    # they could finish all five of this archive first).
+    monkeypatch.setattr(retrieval.workers, "AHEAD", 1)
     killed: list[int] = []
     reported: list[int] = []
     warned: list[tuple[str, int]] = []  # (message, files reported when it came)

@@ -1,9 +1,9 @@
-/* The indexer's per-character and per-token loops, its postings' grouping and gap coding, and
- * a query's scoring loop, in C.
+/* The indexer's per-character and per-token loops, its postings' grouping and gap coding, a
+ * query's scoring loop and a scan's directory listing, in C.
  *
  * Each function here does exactly what a Python function in retrieval/tokenizer.py,
- * retrieval/phrases.py, retrieval/markup.py, retrieval/analyze.py, retrieval/postings.py, retrieval/gaps.py or
- * retrieval/index.py does (the Python is the
+ * retrieval/phrases.py, retrieval/markup.py, retrieval/analyze.py, retrieval/postings.py, retrieval/gaps.py,
+ * retrieval/index.py or retrieval/scan.py does (the Python is the
  * reference; the tests hold the two to each other, with Hypothesis). Python spends most of a
  * build's time in these loops: about 40 % of a worker's time on a 1.4 KB post. Every table
  * comes from Python, so no Unicode knowledge lives here: a character is looked up, never
@@ -21,6 +21,7 @@
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1227,6 +1228,320 @@ native_stat_tree(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(skip);
     return PyLong_FromSsize_t(seen);
 }
+#ifdef __APPLE__
+#define MTIME_NS(st) ((int64_t)(st).st_mtimespec.tv_sec * 1000000000 + (st).st_mtimespec.tv_nsec)
+#else
+#define MTIME_NS(st) ((int64_t)(st).st_mtim.tv_sec * 1000000000 + (st).st_mtim.tv_nsec)
+#endif
+
+/* One entry of a directory as list_posts() found it without the GIL. */
+typedef struct {
+    size_t name;          /* offset of its name (NUL-terminated) in the arena */
+    size_t len;
+    char kind;            /* 'd' a directory (followed), 'f' any other entry */
+    char link;            /* a symbolic link */
+    char stat_ok;         /* st holds what the name leads to */
+    char ascii;           /* the name is ASCII */
+    int64_t size, mtime_ns;
+    int regular;
+} Listed;
+
+typedef struct {
+    Listed *entries;
+    Py_ssize_t n, room;
+    char *arena;
+    size_t used, arena_room;
+} Listing;
+
+static int
+listing_add(Listing *l, const char *name, size_t len, Listed *entry)
+{
+    if (l->n == l->room) {
+        Py_ssize_t room = l->room ? 2 * l->room : 256;
+        Listed *grown = realloc(l->entries, (size_t)room * sizeof(Listed));
+        if (grown == NULL)
+            return -1;
+        l->entries = grown;
+        l->room = room;
+    }
+    if (l->used + len + 1 > l->arena_room) {
+        size_t room = l->arena_room ? 2 * l->arena_room : 16384;
+        while (room < l->used + len + 1)
+            room *= 2;
+        char *grown = realloc(l->arena, room);
+        if (grown == NULL)
+            return -1;
+        l->arena = grown;
+        l->arena_room = room;
+    }
+    memcpy(l->arena + l->used, name, len + 1);
+    entry->name = l->used;
+    entry->len = len;
+    l->used += len + 1;
+    l->entries[l->n++] = *entry;
+    return 0;
+}
+
+/* Whether a name ends with one of ``suffixes`` (lower-case ASCII) in any case of ASCII letters. */
+static int
+ends_with_any(const char *name, size_t len, PyObject *suffixes)
+{
+    for (Py_ssize_t s = 0; s < PyTuple_GET_SIZE(suffixes); s++) {
+        PyObject *suffix = PyTuple_GET_ITEM(suffixes, s);
+        size_t n = (size_t)PyBytes_GET_SIZE(suffix);
+        const char *want = PyBytes_AS_STRING(suffix);
+        if (n > len)
+            continue;
+        size_t i = 0;
+        while (i < n) {
+            char c = name[len - n + i];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != want[i])
+                break;
+            i++;
+        }
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+/* Phase one of list_posts, with the GIL released: read the directory, and stat (following
+ * links) each entry that may be a post file or whose kind its d_type does not tell. Returns
+ * 0, or an errno when the directory cannot be opened. */
+static int
+list_entries(const char *path, const char *skip, PyObject *suffixes, const char *temporary, Listing *out)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        const char *name = entry->d_name;
+        size_t len = strlen(name);
+        if (len == 0 || strchr(skip, name[0]) != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        Listed item = {0};
+        item.ascii = 1;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)name[i] >= 0x80) {
+                item.ascii = 0;
+                break;
+            }
+        struct stat st;
+        unsigned char type = entry->d_type;
+        if (type == DT_UNKNOWN) {  /* (some file systems do not say) */
+            if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                continue;
+            type = S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+        }
+        item.link = type == DT_LNK;
+        if (type == DT_LNK) {
+            if (fstatat(dirfd(dir), name, &st, 0) != 0)
+                continue;  /* a broken link: neither a directory nor a readable file */
+            item.stat_ok = 1;
+            type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+        }
+        item.kind = type == DT_DIR ? 'd' : 'f';
+        int wanted = item.kind == 'd'
+            ? !item.ascii  /* a directory whose name may not be UTF-8: its time is reported */
+            : !item.ascii || (ends_with_any(name, len, suffixes) && strchr(temporary, name[len - 1]) == NULL);
+        if (wanted && !item.stat_ok) {
+            if (fstatat(dirfd(dir), name, &st, 0) == 0)
+                item.stat_ok = 1;
+            else if (item.kind != 'd')
+                continue;  /* (a directory is entered all the same when its name is good) */
+        }
+        if (item.stat_ok) {
+            item.size = (int64_t)st.st_size;
+            item.mtime_ns = MTIME_NS(st);
+            item.regular = S_ISREG(st.st_mode);
+        }
+        if (listing_add(out, name, len, &item) < 0) {
+            closedir(dir);
+            return ENOMEM;
+        }
+    }
+    closedir(dir);
+    return 0;
+}
+
+static int
+listing_free(Listing *l)
+{
+    free(l->entries);
+    free(l->arena);
+    return 0;
+}
+
+static int
+append_index(PyObject *list, Py_ssize_t i)
+{
+    PyObject *number = PyLong_FromSsize_t(i);
+    int failed = number == NULL || PyList_Append(list, number) < 0;
+    Py_XDECREF(number);
+    return failed ? -1 : 0;
+}
+
+/* list_posts(path, skip, suffixes, temporary, is_post_name): the post files and subdirectories
+ * of the directory ``path`` (bytes), as ContentScanner._list_python finds them (its Python twin
+ * and reference), entries whose name starts with a byte of ``skip`` left out. A post file is a
+ * regular file (links followed) whose name ends with one of ``suffixes`` (lower-case ASCII
+ * bytes; the name's ASCII letters in any case) and not with a byte of ``temporary``; a name
+ * with other than ASCII in it that does not is asked of ``is_post_name`` (Unicode has
+ * letters whose lower case is an ASCII one). Returns (names, sizes, mtimes, bad, bad_dirs,
+ * subdirs, newest): the post files' names (str, as os.scandir gives them), sizes and
+ * modification times (int64 bytes, nanoseconds), in the directory's order, with the
+ * subdirectories whose names are not UTF-8 among them (size 0; their positions in
+ * ``bad_dirs``) and the positions of the files whose names are not (``bad``); the other
+ * subdirectories as (name, is a link); and the newest post file's time (None: no post file).
+ * An entry that vanishes or cannot be stat-ed is left out; a directory that cannot be
+ * listed raises OSError. The directory is read and stat-ed with the GIL released: a full scan
+ * runs while the bot serves searches. */
+static PyObject *
+native_list_posts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyTuple_Check(args[2])
+            || !PyBytes_Check(args[3]) || !PyCallable_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "list_posts(path, skip, suffixes, temporary, is_post_name) takes bytes, "
+                        "bytes, a tuple of bytes, bytes and a callable");
+        return NULL;
+    }
+    PyObject *path = args[0], *skip = args[1], *suffixes = args[2], *temporary = args[3], *is_post = args[4];
+    for (Py_ssize_t s = 0; s < PyTuple_GET_SIZE(suffixes); s++)
+        if (!PyBytes_Check(PyTuple_GET_ITEM(suffixes, s))) {
+            PyErr_SetString(PyExc_TypeError, "list_posts: suffixes must be bytes");
+            return NULL;
+        }
+    if ((Py_ssize_t)strlen(PyBytes_AS_STRING(path)) != PyBytes_GET_SIZE(path)
+            || (Py_ssize_t)strlen(PyBytes_AS_STRING(skip)) != PyBytes_GET_SIZE(skip)
+            || (Py_ssize_t)strlen(PyBytes_AS_STRING(temporary)) != PyBytes_GET_SIZE(temporary)) {
+        PyErr_SetString(PyExc_ValueError, "list_posts: embedded NUL");
+        return NULL;
+    }
+    Listing l = {0};
+    int err;
+    Py_INCREF(path);  /* (kept alive while unlocked; bytes and tuples never change) */
+    Py_INCREF(skip);
+    Py_INCREF(suffixes);
+    Py_INCREF(temporary);
+    Py_BEGIN_ALLOW_THREADS
+    err = list_entries(PyBytes_AS_STRING(path), PyBytes_AS_STRING(skip), suffixes, PyBytes_AS_STRING(temporary), &l);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(skip);
+    Py_DECREF(suffixes);
+    Py_DECREF(temporary);
+    if (err != 0) {
+        listing_free(&l);
+        if (err == ENOMEM) {
+            PyErr_NoMemory();
+        } else {
+            errno = err;
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+        }
+        Py_DECREF(path);
+        return NULL;
+    }
+    Py_DECREF(path);
+    PyObject *names = PyList_New(0), *bad = PyList_New(0), *bad_dirs = PyList_New(0), *subdirs = PyList_New(0);
+    PyObject *sizes = NULL, *mtimes = NULL, *newest = NULL, *result = NULL;
+    int64_t *size_out = NULL, *mtime_out = NULL;
+    Py_ssize_t files = 0;
+    if (names == NULL || bad == NULL || bad_dirs == NULL || subdirs == NULL)
+        goto done;
+    if ((size_out = malloc(sizeof(int64_t) * (size_t)(l.n + 1))) == NULL
+            || (mtime_out = malloc(sizeof(int64_t) * (size_t)(l.n + 1))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t latest = 0;
+    int any = 0;
+    const char *ends = PyBytes_AS_STRING(temporary);
+    for (Py_ssize_t i = 0; i < l.n; i++) {
+        Listed *e = &l.entries[i];
+        const char *name = l.arena + e->name;
+        if (e->kind == 'f' && !e->stat_ok)
+            continue;  /* not a post file's name */
+        PyObject *text = PyUnicode_DecodeFSDefaultAndSize(name, (Py_ssize_t)e->len);
+        if (text == NULL)
+            goto done;
+        int utf8 = e->ascii;
+        if (!utf8) {
+            PyObject *strict = PyUnicode_DecodeUTF8(name, (Py_ssize_t)e->len, "strict");
+            utf8 = strict != NULL;
+            Py_XDECREF(strict);
+            if (!utf8) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                    Py_DECREF(text);
+                    goto done;
+                }
+                PyErr_Clear();
+            }
+        }
+        int keep = 0, failed = 0;
+        if (e->kind == 'd') {
+            if (utf8) {
+                PyObject *pair = Py_BuildValue("(OO)", text, e->link ? Py_True : Py_False);
+                failed = pair == NULL || PyList_Append(subdirs, pair) < 0;
+                Py_XDECREF(pair);
+            } else if (e->stat_ok) {
+                keep = 1;
+                failed = append_index(bad_dirs, files) < 0;
+                e->size = 0;
+            }
+        } else {
+            int post = ends_with_any(name, e->len, suffixes) && strchr(ends, name[e->len - 1]) == NULL;
+            if (!post && !e->ascii) {
+                PyObject *answer = PyObject_CallOneArg(is_post, text);
+                post = answer == NULL ? -1 : PyObject_IsTrue(answer);
+                Py_XDECREF(answer);
+            }
+            failed = post < 0;
+            if (post > 0 && e->regular) {
+                keep = 1;
+                if (!utf8)
+                    failed = append_index(bad, files) < 0;
+                if (!any || e->mtime_ns > latest)
+                    latest = e->mtime_ns;
+                any = 1;
+            }
+        }
+        if (!failed && keep) {
+            failed = PyList_Append(names, text) < 0;
+            size_out[files] = e->size;
+            mtime_out[files] = e->mtime_ns;
+            files++;
+        }
+        Py_DECREF(text);
+        if (failed)
+            goto done;
+    }
+    if ((sizes = PyBytes_FromStringAndSize((const char *)size_out, (Py_ssize_t)(files * sizeof(int64_t)))) == NULL
+            || (mtimes = PyBytes_FromStringAndSize((const char *)mtime_out, (Py_ssize_t)(files * sizeof(int64_t)))) == NULL
+            || (newest = any ? PyLong_FromLongLong(latest) : Py_NewRef(Py_None)) == NULL)
+        goto done;
+    result = PyTuple_Pack(7, names, sizes, mtimes, bad, bad_dirs, subdirs, newest);
+done:
+    free(size_out);
+    free(mtime_out);
+    listing_free(&l);
+    Py_XDECREF(names);
+    Py_XDECREF(bad);
+    Py_XDECREF(bad_dirs);
+    Py_XDECREF(subdirs);
+    Py_XDECREF(sizes);
+    Py_XDECREF(mtimes);
+    Py_XDECREF(newest);
+    return result;
+}
+
 #endif
 
 static PyMethodDef methods[] = {
@@ -1252,6 +1567,8 @@ static PyMethodDef methods[] = {
 #ifdef HAVE_POSIX_FILES
     {"will_need", (PyCFunction)(void (*)(void))native_will_need, METH_FASTCALL, "will_need(paths) -> int"},
     {"stat_tree", (PyCFunction)(void (*)(void))native_stat_tree, METH_FASTCALL, "stat_tree(root, skip) -> int"},
+    {"list_posts", (PyCFunction)(void (*)(void))native_list_posts, METH_FASTCALL,
+     "list_posts(path, skip, suffixes, temporary, is_post_name) -> (names, sizes, mtimes, bad, bad_dirs, subdirs, newest)"},
 #endif
     {NULL, NULL, 0, NULL},
 };

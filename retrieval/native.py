@@ -8,7 +8,8 @@ twin of a Python function that stays the reference and the fallback:
 :class:`~retrieval.analyze.TermCounter`, the grouping of a run's postings by term
 (:func:`~retrieval.postings.grouped_by_term`), the gap coding of
 :class:`~retrieval.gaps.DocGaps` and the scoring of
-:meth:`~retrieval.index.InvertedIndex.score`; and, with no twin, the reading ahead of a
+:meth:`~retrieval.index.InvertedIndex.score` and a directory's listing
+(:meth:`~retrieval.scan.ContentScanner._list_python`); and, with no twin, the reading ahead of a
 worker's files (:func:`~retrieval.analyze.reading_ahead`) and the stat-ing ahead of a full
 scan (:meth:`~retrieval.scan.ContentScanner.changes`), which without it do nothing ahead. ``ARCHIVE_BOT_PURE_PYTHON=1`` turns it off (to
 compare the two, or to rule it out).

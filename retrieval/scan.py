@@ -26,12 +26,13 @@ import stat
 import time
 from array import array
 from collections.abc import Iterator
+from itertools import repeat
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .native import beside
+from .native import beside, native
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ TEMPORARY_SUFFIXES = ("%", "~")
 RACY_NS = 2_000_000_000
 FULL_SCAN_SECONDS = 600.0
 BAD_NAME = "file name is not valid UTF-8 (rename it to index it)"
+#: The rules above as the C extension's ``list_posts`` and ``stat_tree`` take them (each
+#: hidden prefix and temporary suffix is one ASCII character, each post suffix lower case).
+_SKIP = "".join(prefix[0] for prefix in HIDDEN_PREFIXES).encode()
+_SUFFIXES = tuple(suffix.encode("ascii") for suffix in POST_SUFFIXES)
+_TEMPORARY = "".join(TEMPORARY_SUFFIXES).encode("ascii")
 
 
 class FileStat(NamedTuple):
@@ -96,6 +102,15 @@ class _Files:
         self._sizes, self._mtimes = array("q"), array("q")
         self._bad: dict[int, str] = {}
 
+    @classmethod
+    def of(cls, names: list[str], sizes: bytes, mtimes: bytes, bad: dict[int, str]) -> _Files:
+        """A directory's files at once: names, sizes and times (int64 bytes), bad names' reasons."""
+        files = cls()
+        files._names, files._bad = names, bad
+        files._sizes.frombytes(sizes)
+        files._mtimes.frombytes(mtimes)
+        return files
+
     def add(self, name: str, st: FileStat) -> None:
         if st.bad_name:
             self._bad[len(self._names)] = st.bad_name
@@ -118,8 +133,11 @@ class _Files:
         self._sizes[i], self._mtimes[i] = size, mtime_ns
         return self._stat(i)
 
-    def items(self) -> Iterator[tuple[str, FileStat]]:
-        return ((name, self._stat(i)) for i, name in enumerate(self._names))
+    def items(self, prefix: str = "") -> Iterator[tuple[str, FileStat]]:
+        """(``prefix`` + name, stat) of each file. Made by ``map`` and ``zip`` rather than a
+        generator: a full scan makes a million of these (1.0 s instead of 3.0)."""
+        stats = map(tuple.__new__, repeat(FileStat), zip(self._sizes, self._mtimes, map(self._bad.get, range(len(self._names)))))
+        return zip(map(prefix.__add__, self._names) if prefix else self._names, stats)
 
     def names(self) -> set[str]:
         return set(self._names)
@@ -150,7 +168,7 @@ class ContentScanner:
         """Every post file (hidden entries skipped) by its relative ``/``-separated name.
         Quick unless ``full`` or the last full scan is older than ``full_every`` seconds."""
         self.changes(full)
-        return {rel + name: st for rel, state in self._dirs.items() for name, st in state.files.items()}
+        return {name: st for rel, state in self._dirs.items() for name, st in state.files.items(rel)}
 
     def changes(self, full: bool = False) -> ScanChanges:
         """What changed since the last scan (everything, for a full one): the files of every
@@ -171,8 +189,7 @@ class ContentScanner:
         the walk takes that to the other core, and a cold full scan took 9.5 / 10.7 s instead
         of 15.4 / 16.6 (warm, 6.3 / 6.4 s against 7.2 / 6.1, the walk adding about a second of
         CPU)."""
-        skip = "".join(prefix[0] for prefix in HIDDEN_PREFIXES).encode()
-        return beside("stat_tree", os.fsencode(os.path.realpath(self.root)), skip)
+        return beside("stat_tree", os.fsencode(os.path.realpath(self.root)), _SKIP)
 
     def _changes(self, complete: bool) -> ScanChanges:
         before = dict(self._dirs)
@@ -199,7 +216,7 @@ class ContentScanner:
         for rel in relisted:
             old = before.get(rel)
             new = self._dirs[rel].files
-            result.files.update((rel + name, st) for name, st in new.items())
+            result.files.update(new.items(rel))
             if old is not None:
                 result.gone.update(rel + name for name in old.files.names() - new.names())
         for gone in self._dirs.keys() - seen:
@@ -240,6 +257,29 @@ class ContentScanner:
 
     @staticmethod
     def _list(path: str, mtime: int) -> _Dir | None:
+        """A directory's post files and subdirectories (None: it cannot be listed): the C
+        extension's ``list_posts`` when built, which reads and stats a directory without the
+        GIL in a fifth of the time (a full scan of a million files took 3.0 s of CPU instead
+        of 9.1, warm); :meth:`_list_python`, its reference, otherwise."""
+        if native is None:
+            return ContentScanner._list_python(path, mtime)
+        try:
+            names, sizes, mtimes, bad, bad_dirs, subdirs, newest = native.list_posts(
+                os.fsencode(path), _SKIP, _SUFFIXES, _TEMPORARY, is_post_name)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", path, exc.strerror or exc)
+            return None
+        reasons = {}
+        for i in bad:
+            names[i], reasons[i] = escaped(names[i]), BAD_NAME
+        for i in bad_dirs:
+            names[i], reasons[i] = escaped(names[i]) + "/", BAD_NAME
+        state = _Dir(mtime, sorted(subdirs), _Files.of(names, sizes, mtimes, reasons))
+        state.racy = time.time_ns() - max(mtime, newest if newest is not None else mtime) < RACY_NS
+        return state
+
+    @staticmethod
+    def _list_python(path: str, mtime: int) -> _Dir | None:
         try:
             entries = list(os.scandir(path))
         except OSError as exc:

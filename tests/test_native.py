@@ -41,7 +41,7 @@ needs_native = pytest.mark.skipif(native is None, reason="the C extension is not
 @contextlib.contextmanager
 def pure_python() -> Iterator[None]:
     """Every caller of the extension on its Python way, for the block."""
-    modules = (tokenizer, phrases, analyze, index, postings, gaps, markup)
+    modules = (tokenizer, phrases, analyze, index, postings, gaps, markup, scan)
     saved = [module.native for module in modules]
     for module in modules:
         module.native = None
@@ -239,6 +239,85 @@ def test_statting_ahead_walks_what_a_scan_lists_and_no_link(tmp_path: Path):
         native.stat_tree(str(tmp_path), skip)
     with pytest.raises(ValueError, match="NUL"):
         native.stat_tree(os.fsencode(tmp_path) + b"\0x", skip)
+
+def listed(state: "scan._Dir | None") -> tuple | None:
+    """What a directory listing says, comparable."""
+    if state is None:
+        return None
+    return state.mtime_ns, state.subdirs, list(state.files.items()), state.racy
+
+
+#: File names a directory may hold: post suffixes in any case, temporary and hidden ones,
+#: other suffixes, Chinese, a Kelvin sign (whose lower case is an ASCII k: ``.mar\u212adown``
+#: is a post name), and bytes that are not UTF-8.
+NAME_PARTS = st.lists(st.sampled_from(["a", "主题", ".md", ".MD", ".Markdown", ".txt", ".TxT", ".png", "~", "%",
+                                        "_", ".", "mar\u212adown", "K", "\u0130", "\udcff", "-"]), min_size=1, max_size=5)
+
+
+@needs_native
+def test_the_c_listing_finds_what_the_python_listing_does(tmp_path: Path):
+    """``list_posts`` (the C twin of ``ContentScanner._list_python``) on a directory with one
+    of each kind of entry: post files by suffix in any case and a Kelvin sign, temporary, hidden
+    and other files, a FIFO with a post's name, links to a post, a directory and nowhere,
+    a directory and a file whose names are not UTF-8, and a Chinese name."""
+    root = os.fsencode(tmp_path)
+    for name in ("a.md", "B.MARKDOWN", "c.TxT", "d.md~", "e.md%", "主题.md~", "f.png", "_draft.md", ".hidden.md", "主题.md",
+                 "x.mar\u212adown", "notes"):
+        (tmp_path / name).write_text("---\ntitle: t\n---\n", "utf-8")
+    for name in ("sub", "_skipped", "中文"):
+        (tmp_path / name).mkdir()
+    os.mkfifo(tmp_path / "pipe.md")
+    (tmp_path / "to-a.md").symlink_to(tmp_path / "a.md")
+    (tmp_path / "to-sub").symlink_to(tmp_path / "sub", target_is_directory=True)
+    (tmp_path / "nowhere.md").symlink_to(tmp_path / "missing.md")
+    with open(os.path.join(root, b"bad-\xff.md"), "wb") as fh:
+        fh.write(b"x")
+    os.mkdir(os.path.join(root, b"dir-\xfe"))
+    python = scan.ContentScanner._list_python(str(tmp_path), 123)
+    assert listed(scan.ContentScanner._list(str(tmp_path), 123)) == listed(python)
+    assert sorted(name for name, _ in python.files.items()) == [
+        "B.MARKDOWN", "a.md", "bad-\\xff.md", "c.TxT", "dir-\\xfe/", "to-a.md", "x.mar\u212adown", "主题.md"]
+    assert python.subdirs == [("sub", False), ("to-sub", True), ("中文", False)]
+    assert scan.ContentScanner._list(str(tmp_path / "missing"), 0) is None
+
+
+@needs_native
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(NAME_PARTS, st.sampled_from(["file", "dir", "link"])), max_size=8))
+def test_the_c_listing_agrees_with_the_python_on_any_names(tmp_path_factory, entries):
+    """Any names (joined from :data:`NAME_PARTS`), of files, directories and links to files."""
+    folder = os.fsencode(tmp_path_factory.mktemp("listing"))
+    for parts, kind in entries:
+        name = os.fsencode("".join(parts))
+        path = os.path.join(folder, name)
+        if os.path.lexists(path) or name in (b".", b".."):
+            continue
+        if kind == "dir":
+            os.mkdir(path)
+        elif kind == "link":
+            os.symlink(os.path.join(folder, b"target.txt"), path)
+        else:
+            with open(path, "wb") as fh:
+                fh.write(b"x" * len(name))
+    with open(os.path.join(folder, b"target.txt"), "wb") as fh:
+        fh.write(b"target")
+    path = os.fsdecode(folder)
+    assert listed(scan.ContentScanner._list(path, 5)) == listed(scan.ContentScanner._list_python(path, 5))
+
+
+@needs_native
+def test_list_posts_says_what_is_wrong_with_its_arguments(tmp_path: Path):
+    args = (os.fsencode(tmp_path), scan._SKIP, scan._SUFFIXES, scan._TEMPORARY, scan.is_post_name)
+    assert native.list_posts(*args)[0] == []
+    with pytest.raises(TypeError, match="takes bytes"):
+        native.list_posts(str(tmp_path), *args[1:])
+    with pytest.raises(TypeError, match="suffixes must be bytes"):
+        native.list_posts(args[0], args[1], (".md",), *args[3:])
+    with pytest.raises(ValueError, match="NUL"):
+        native.list_posts(args[0] + b"\0x", *args[1:])
+    with pytest.raises(FileNotFoundError):
+        native.list_posts(os.fsencode(tmp_path / "missing"), *args[1:])
+
 
 WORDS = [f"w{i}" for i in range(8)]
 #: Postings (document, word, frequency, in title); frequencies past 255 and 65,535 make the

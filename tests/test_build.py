@@ -3,6 +3,7 @@ the index a single process makes in one piece: the same term numbers, postings a
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -233,3 +234,44 @@ def test_a_build_that_cannot_start_its_workers_goes_on_in_its_own_process(many: 
         "cannot start an indexing worker: [Errno 11] Resource temporarily unavailable; "
         f"reading the {POOL_THRESHOLD + 60} files left in this process"]
     assert fingerprint(fallen_back) == fingerprint(alone)
+
+
+def test_a_build_and_a_large_refresh_collect_garbage_less_often_then_as_before(tmp_path: Path, monkeypatch):
+    """While a build or a refresh of many files applies them, the collector's first threshold
+    is raised; afterwards (and after a failure) it is what it was, and a small refresh keeps it."""
+    content = tmp_path / "content"
+    for i in range(3):
+        write_post(content, f"p{i}.md", f"新闻{i}", "香港经济。", urlname=f"p{i}")
+    before = gc.get_threshold()
+    seen: list[int] = []
+    real = Archive._apply
+
+    def noting(self, *args, **kwargs):
+        seen.append(gc.get_threshold()[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Archive, "_apply", noting)
+    archive = Archive.open(content, tmp_path / "index", settle_seconds=0)
+    assert seen == [retrieval.archive.FEWER_COLLECTIONS_THRESHOLD] * 3 != [before[0]] * 3
+    assert gc.get_threshold() == before
+    seen.clear()
+    write_post(content, "p3.md", "新闻3", "香港经济。", urlname="p3")
+    archive.refresh()
+    assert seen == [before[0]]  # one file: nothing changed
+    monkeypatch.setattr(retrieval.archive, "FEWER_COLLECTIONS_FILES", 2)
+    seen.clear()
+    for i in (4, 5):
+        write_post(content, f"p{i}.md", f"新闻{i}", "香港经济。", urlname=f"p{i}")
+    archive.refresh()
+    assert seen == [retrieval.archive.FEWER_COLLECTIONS_THRESHOLD] * 2
+    assert gc.get_threshold() == before
+
+    def failing(self, *args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Archive, "_apply", failing)
+    for i in (6, 7):
+        write_post(content, f"p{i}.md", f"新闻{i}", "香港经济。", urlname=f"p{i}")
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        archive.refresh()
+    assert gc.get_threshold() == before

@@ -103,13 +103,35 @@ class LabelLists:
         return LabelLists(keys, kept[ptr], new[keep].astype(np.int32))
 
     def saved_form(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Every label's list as (keys, ptr, docs), for a full save."""
-        keys = list(dict.fromkeys([*self._rows, *self._added]))
-        lists = [self.docs(key) for key in keys]
+        """Every label's list as (keys, ptr, docs), for a full save: the saved labels in their
+        rows, then the new ones; each list :meth:`docs` of its key. The saved lists are moved
+        to their new places at once and the added ones joined, not each list made alone (a
+        checkpoint of a million-post build made hundreds of thousands of them, 3 µs each)."""
+        saved = len(self._rows)
+        new_keys = [key for key in self._added if key not in self._rows]
+        keys = [*self._rows, *new_keys]
+        row_of = {**self._rows, **{key: saved + i for i, key in enumerate(new_keys)}}
+        added = list(self._added.items())
+        rows = np.fromiter((row_of[key] for key, _ in added), np.int64, len(added))
+        lengths = np.fromiter((len(docs) for _, docs in added), np.int64, len(added))
+        counts = np.zeros(len(keys), np.int64)
+        counts[:saved] = np.diff(self._ptr)
+        old_counts = counts.copy()
+        counts[rows] += lengths
         ptr = np.zeros(len(keys) + 1, np.int64)
-        np.cumsum([d.shape[0] for d in lists], out=ptr[1:])
-        docs = np.concatenate(lists).astype(np.int32) if lists else np.zeros(0, np.int32)
+        np.cumsum(counts, out=ptr[1:])
+        docs = np.empty(int(ptr[-1]), np.int32)
+        docs[_spread(ptr[:saved], old_counts[:saved])] = self._docs
+        joined = np.frombuffer(b"".join([list_.tobytes() for _, list_ in added]), np.int32)
+        docs[_spread(ptr[rows] + old_counts[rows], lengths)] = joined
         return keys, ptr, docs
+
+
+def _spread(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] + j`` for ``j < lengths[i]``, in order."""
+    firsts = np.zeros(lengths.shape[0], np.int64)
+    np.cumsum(lengths[:-1], out=firsts[1:])
+    return np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
 
 
 class DocStore:

@@ -50,8 +50,20 @@ def test_strings_keep_their_numbers_across_saves(base, later):
     assert again.get("\x00never") is None and "\x00never" not in again
 
 
+def collide(monkeypatch) -> None:
+    """Every string hashes to 7."""
+    monkeypatch.setattr(strings, "string_hash", lambda data: 7)
+    monkeypatch.setattr(strings, "string_hashes", lambda data: np.full(len(data), 7, np.uint64))
+
+
+@given(st.lists(st.binary(max_size=40), max_size=20))
+def test_hashes_made_together_are_the_hashes_made_one_by_one(data):
+    assert strings.string_hashes(data).tolist() == [strings.string_hash(item) for item in data]
+    assert strings.string_hashes(data).dtype == np.uint64
+
+
 def test_colliding_hashes_are_told_apart_by_their_bytes(monkeypatch):
-    monkeypatch.setattr(strings, "string_hash", lambda data: 7)  # every string collides
+    collide(monkeypatch)
     table = reopened(Strings.of(["香港", "经济", "主题教育"]))
     assert [table.get(t) for t in ("主题教育", "香港", "经济", "澳门")] == [2, 0, 1, None]
 
@@ -324,7 +336,7 @@ def test_a_string_table_saves_the_strings_it_keeps_then_more(base, added, data):
 
 
 def test_numbers_of_tells_colliding_hashes_apart(monkeypatch):
-    monkeypatch.setattr(strings, "string_hash", lambda data: 7)  # every string collides
+    collide(monkeypatch)
     table = reopened(Strings.of(["香港", "经济"]))
     table.append("主题教育")
     assert table.numbers_of(["经济", "澳门", "主题教育", "香港"]).tolist() == [1, -1, 2, 0]
@@ -372,3 +384,23 @@ def test_label_lists_survive_a_compaction_renumbered():
     lists.add("新闻", 3)
     renumbered = lists.renumbered(np.array([0, -1, 1, 2, -1, 3]))  # documents 1 and 4 are gone
     assert [renumbered.docs(k).tolist() for k in ("体育", "教育", "新闻")] == [[0, 1, 3], [], [2]]
+
+
+@given(st.lists(st.sampled_from(["体育", "教育", "新闻", "经济", "a", "b"]), max_size=40), st.integers(0, 39))
+def test_a_label_table_saves_each_list_as_it_reads_it(adds, saved_after):
+    """:meth:`LabelLists.saved_form` (all lists moved and joined at once) against
+    :meth:`LabelLists.docs` of each key, with lists saved, loaded again and added to."""
+    from retrieval.docstore import LabelLists
+
+    lists = LabelLists()
+    for doc, key in enumerate(adds):
+        if doc == saved_after:
+            lists = LabelLists(*lists.saved_form())
+        lists.add(key, doc)
+    keys, ptr, docs = lists.saved_form()
+    assert keys == list(dict.fromkeys(keys))
+    assert sorted(keys) == sorted(set(adds))
+    assert [docs[ptr[i]:ptr[i + 1]].tolist() for i in range(len(keys))] == [lists.docs(key).tolist() for key in keys]
+    assert [docs[ptr[i]:ptr[i + 1]].tolist() for i in range(len(keys))] == \
+        [[doc for doc, k in enumerate(adds) if k == key] for key in keys]
+    assert docs.dtype == np.int32 and ptr.dtype == np.int64

@@ -100,7 +100,7 @@ def test_checkpoints_build_the_same_index(many: Path, tmp_path: Path, monkeypatc
 
     def filled(self, capacity, dtype, spill_dir=None, real=retrieval.postings._Filled.__init__):
         real(self, capacity, dtype, spill_dir)
-        merge_outputs.append((spill_dir, isinstance(self._data.base, np.memmap)))
+        merge_outputs.append((spill_dir, self.spilled))
 
     monkeypatch.setattr(retrieval.postings._Filled, "__init__", filled)
     saves = []

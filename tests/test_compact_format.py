@@ -247,7 +247,7 @@ def test_merge_equals_sorting_every_posting(per_doc, data):
         got = [(t, int(d), int(f), bool(b)) for t in range(n_terms) for d, f, b in zip(*merged.postings(t))]
         assert got == kept
         merged_many = len(segments) > 1 or not live.all() or compact
-        assert (open_files_in(Path(spill)) > 0) == (to_files and merged_many and bool(rows))
+        assert (open_files_in(Path(spill)) > 0) == (to_files and merged_many and bool(kept))  # (nothing kept: no file)
         del merged
         assert open_files_in(Path(spill)) == 0  # the files went with the segment
 

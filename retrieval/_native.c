@@ -1228,6 +1228,7 @@ native_stat_tree(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(skip);
     return PyLong_FromSsize_t(seen);
 }
+
 #ifdef __APPLE__
 #define MTIME_NS(st) ((int64_t)(st).st_mtimespec.tv_sec * 1000000000 + (st).st_mtimespec.tv_nsec)
 #else
@@ -1240,7 +1241,7 @@ typedef struct {
     size_t len;
     char kind;            /* 'd' a directory (followed), 'f' any other entry */
     char link;            /* a symbolic link */
-    char stat_ok;         /* st holds what the name leads to */
+    char stat_ok;         /* size, mtime_ns and regular are those of what the name leads to */
     char ascii;           /* the name is ASCII */
     int64_t size, mtime_ns;
     int regular;
@@ -1309,7 +1310,7 @@ ends_with_any(const char *name, size_t len, PyObject *suffixes)
 
 /* Phase one of list_posts, with the GIL released: read the directory, and stat (following
  * links) each entry that may be a post file or whose kind its d_type does not tell. Returns
- * 0, or an errno when the directory cannot be opened. */
+ * 0, or an errno when the directory cannot be opened or read. */
 static int
 list_entries(const char *path, const char *skip, PyObject *suffixes, const char *temporary, Listing *out)
 {
@@ -1323,7 +1324,10 @@ list_entries(const char *path, const char *skip, PyObject *suffixes, const char 
         return err;
     }
     struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
+    for (;;) {
+        errno = 0;
+        if ((entry = readdir(dir)) == NULL)
+            break;
         const char *name = entry->d_name;
         size_t len = strlen(name);
         if (len == 0 || strchr(skip, name[0]) != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -1369,8 +1373,9 @@ list_entries(const char *path, const char *skip, PyObject *suffixes, const char 
             return ENOMEM;
         }
     }
+    int err = errno;  /* (0 at the end of the directory; else why it could not be read on) */
     closedir(dir);
-    return 0;
+    return err;
 }
 
 static int

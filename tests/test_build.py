@@ -49,16 +49,20 @@ def many(tmp_path: Path) -> Path:
 
 
 def test_a_worker_sends_what_the_store_files_a_post_under_not_the_post(tmp_path: Path):
-    """The id, the date as epoch seconds (in the site's time zone) and the labels, in order and
-    once each; the body travels only in the record and the compacted text."""
+    """The id, the date as epoch seconds (in the site's time zone) and the labels' keys, in
+    order and once each; the body travels only in the record and the compacted text."""
     dated = write_post(tmp_path, "a.md", "香港经济", "正文。", date="2020-01-02 10:00:00", urlname="hk",
-                       tags=["经济", "香港", "经济"], categories=["新闻"])
+                       tags=["经济", "香港", "经济", "ＨＫ", "hk"], categories=["新闻"])
     undated = write_post(tmp_path, "b.md", "无日期", "正文。", date=None)
     batch = analyze_batch(WorkerState(Setup("Asia/Shanghai"), Tokenizer()), [(str(dated), "a.md"), (str(undated), "b.md")])
     first, second = batch.analyses
-    assert first.filed == Filed("hk", 1577930400, ("经济", "香港"), ("新闻",))  # 10:00 in Shanghai is 02:00 UTC
+    # 10:00 in Shanghai is 02:00 UTC; the labels as the store keys them (NFKC, case-folded), once each
+    assert first.filed == Filed("hk", 1577930400, ("经济", "香港", "hk"), ("新闻",))
     assert second.filed == Filed(second.filed.id, UNDATED, (), ())
     assert not hasattr(first, "post") and first.record is not None and "正文".encode() in first.record
+    archive = Archive.open(tmp_path, tmp_path.parent / f"{tmp_path.name}-index", settle_seconds=0)
+    assert [hit.post.id for hit in archive.search("tag:Ｈk").hits] == ["hk"]  # filed by its key
+    assert archive.get("hk").tags == ("经济", "香港", "ＨＫ", "hk")  # shown as written
 
     sent = pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
     assert sent.analyses == batch.analyses and sent.analyses[0].record == first.record

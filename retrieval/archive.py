@@ -60,16 +60,16 @@ FEWER_COLLECTIONS_THRESHOLD = 50_000
 
 
 @contextmanager
-def _collecting_less(files: int) -> Iterator[None]:
-    """While the body reads ``files`` files (a build, or a refresh of at least
+def _collecting_less(many: bool = True) -> Iterator[None]:
+    """While the body reads many files (``many``: a build, or a refresh of at least
     :data:`FEWER_COLLECTIONS_FILES`), the collector's first threshold is
-    :data:`FEWER_COLLECTIONS_THRESHOLD`. A build's main process
-    holds millions of container objects (file entries, label lists, the batches waiting) and
-    makes dozens a post, nearly none of them in cycles; at the default threshold the collector
-    ran 10,323 times in a million-post build, 57 of them walking every object, for 19.9 s of
-    the process's CPU; at 50,000, 117 times for 4.2 s (123 µs a post instead of 133). The
-    threshold is the process's, so it is put back at the end, whatever happens."""
-    if files < FEWER_COLLECTIONS_FILES:
+    :data:`FEWER_COLLECTIONS_THRESHOLD`. A build's main process holds millions of container
+    objects (file entries, label lists, the batches waiting) and makes dozens a post, nearly
+    none of them in cycles; at the default threshold the collector ran 10,323 times in a
+    million-post build, 57 of them walking every object, for 19.9 s of the process's CPU; at
+    50,000, 117 times for 4.2 s (123 µs a post instead of 133). The threshold is the
+    process's, so it is put back at the end, whatever happens."""
+    if not many:
         yield
         return
     before = gc.get_threshold()
@@ -428,7 +428,7 @@ class Archive:
             self._saved_terms = self._saved_ids = -1  # nothing of this index is saved yet
         settle, self.settle_seconds = self.settle_seconds, 0.0
         self._building = True
-        with _collecting_less(FEWER_COLLECTIONS_FILES):
+        with _collecting_less():
             try:
                 self.refresh(progress=progress, save=False)
             finally:
@@ -478,7 +478,7 @@ class Archive:
         result = RefreshResult()
         self._freed = set()
         jobs, gone = scanned if scanned is not None else self.scan(full)
-        with _collecting_less(len(jobs)):
+        with _collecting_less(len(jobs) >= FEWER_COLLECTIONS_FILES):
             self._analyze(jobs, result, progress)
             for rel in gone:
                 self._dirty_files.add(rel)

@@ -169,13 +169,10 @@ class DocStore:
         self._new_dates = array("q")
         self.labels = {kind: (labels or {}).get(kind) or LabelLists() for kind in LABEL_KINDS}
         for kind, key, doc in label_log or ():  # added since the labels were last written whole
-            self._add_label(kind, key, doc)
+            self.labels[kind].add(key, doc)
 
     def __len__(self) -> int:
         return len(self.stored)
-
-    def _add_label(self, kind: str, key: str, doc: int) -> None:
-        self.labels[kind].add(key, doc)
 
     def append(self, filed: Filed, text: bytes, record: bytes) -> int:
         """Store a post: ``record`` is its :func:`post_record` and ``text`` its

@@ -541,7 +541,8 @@ class Archive:
         readable = jobs.readable
         checkpoints = self._dir is not None and not self.read_only
         analyses = analyze_many(readable, self._scanner.path, self._setup(), self.tokenizer,
-                                lambda: self.index.vocab, self.workers, counter)
+                                lambda: self.index.vocab, self.workers, counter,
+                                lambda: self.docs.stored.trained_dictionary)
         with closing(analyses):  # (the worker processes end here, even on an error)
             for done, analysis in enumerate(analyses, 1):
                 self._apply(analysis, result, force)
@@ -578,7 +579,7 @@ class Archive:
             self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.removed.append(old.post_id)  # type: ignore[arg-type]
             old = None
-        if a.filed is None or a.terms is None:
+        if a.filed is None or a.terms is None or a.document is None:
             # Keep the last good version indexed (the file may be half-written); retry when it changes.
             log.log(logging.INFO if a.unpublished else logging.WARNING, "skipped %s: %s", a.rel, a.reason)
             result.skipped[a.rel] = a.reason or "unreadable"
@@ -602,7 +603,7 @@ class Archive:
         for warning in a.warnings:
             log.debug("%s: %s", a.rel, warning)
         doc = self.index.add(a.terms)
-        stored = self.docs.append(a.filed, a.text, a.record)
+        stored = self.docs.append(a.filed, a.document, a.frame_key)
         assert doc == stored, "index and document store out of step"
         self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.filed.id, None, a.warnings)
 

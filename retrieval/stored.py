@@ -10,13 +10,16 @@ carries a checksum, checked when it is decoded.
 The blob is append-only, like the rest of the index's growing files. The dictionary is
 trained once :data:`TRAIN_DOCS` documents have come (they wait raw in memory until then) or
 when the store is first saved, and is kept for every document added later; after it, documents
-are compressed :data:`COMPRESS_BATCH` at a time (raw until then). Frames not saved
-yet wait in a :class:`FrameBuffer`: in memory, and past :data:`SPILL_BYTES` in a temporary
-file beside the index.
+are compressed :data:`COMPRESS_BATCH` at a time (raw until then), or come compressed already:
+a build's workers make the frames of their posts with the store's dictionary (see
+:class:`Codec`), so that the one process that files every post does not compress them too.
+Frames not saved yet wait in a :class:`FrameBuffer`: in memory, and past :data:`SPILL_BYTES`
+in a temporary file beside the index.
 """
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import tempfile
@@ -46,6 +49,19 @@ MIN_TRAIN_DOCS = 64
 COMPRESS_BATCH = 64
 #: Unsaved frames past this many bytes go to a temporary file (see :class:`FrameBuffer`).
 SPILL_BYTES = 16 * 1024 * 1024
+
+
+class Codec:
+    """A store's frame format for one dictionary (empty: none): zstd at :data:`LEVEL`, with a
+    checksum, no dictionary id. ``key`` names the dictionary, so that a frame made elsewhere
+    (in a worker: see :meth:`FrameStore.append_frame`) is known to be one of this store's."""
+
+    def __init__(self, dictionary: bytes) -> None:
+        data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
+        self.key = hashlib.blake2b(dictionary, digest_size=8).digest()
+        self.compress = zstandard.ZstdCompressor(level=LEVEL, dict_data=data, write_checksum=True,
+                                                 write_dict_id=False).compress
+        self.decompress = zstandard.ZstdDecompressor(dict_data=data).decompress
 
 
 class FrameBuffer:
@@ -144,10 +160,7 @@ class FrameStore:
         self._codecs()
 
     def _codecs(self) -> None:
-        data = zstandard.ZstdCompressionDict(self._dictionary) if self._dictionary else None
-        self._compress = zstandard.ZstdCompressor(level=LEVEL, dict_data=data, write_checksum=True,
-                                                  write_dict_id=False)
-        self._decompress = zstandard.ZstdDecompressor(dict_data=data)
+        self._codec = Codec(self._dictionary or b"")
 
     def __len__(self) -> int:
         return len(self._offsets) - 1 + len(self._waiting)
@@ -158,6 +171,15 @@ class FrameStore:
         self._waiting.append(data)
         if len(self._waiting) >= (TRAIN_DOCS if self._dictionary is None else COMPRESS_BATCH):
             self.seal()
+
+    def append_frame(self, frame: bytes, key: bytes) -> None:
+        """Add the next document as a frame made already by a :class:`Codec` of this store's
+        dictionary whose ``key`` is given (after the documents waiting raw, which are compressed
+        first: the frames keep the documents' order)."""
+        if not self._dictionary or key != self._codec.key:
+            raise ValueError("a frame made with a dictionary this store does not have")
+        self.seal()
+        self._add_frame(frame)
 
     def _add_frame(self, frame: bytes) -> None:
         self._added.append(frame)
@@ -176,8 +198,9 @@ class FrameStore:
                     pass
             self._codecs()
         waiting, self._waiting = self._waiting, []
+        compress = self._codec.compress
         for data in waiting:
-            self._add_frame(self._compress.compress(data))
+            self._add_frame(compress(data))
 
     def frame(self, doc: int) -> bytes:
         """Document ``doc``'s compressed frame (sealed documents only)."""
@@ -190,7 +213,7 @@ class FrameStore:
         if doc >= sealed:
             return self._waiting[doc - sealed]
         try:
-            return self._decompress.decompress(self.frame(doc))
+            return self._codec.decompress(self.frame(doc))
         except zstandard.ZstdError as exc:
             raise DamagedDocument(f"stored document {doc} is damaged: {exc}") from None
 
@@ -200,7 +223,7 @@ class FrameStore:
         :data:`PREFETCH_FRAMES` of them :meth:`prefetch`-ed first (a lone document's fault
         reads it as soon: asking first would only add a system call to a single post's read)."""
         sealed = len(self._offsets) - 1
-        saved, blob, decompress = len(self._blob), self._blob, self._decompress.decompress
+        saved, blob, decompress = len(self._blob), self._blob, self._codec.decompress
         for first in range(0, len(docs), PREFETCH_FRAMES):
             some = docs[first : first + PREFETCH_FRAMES]
             if len(some) > 1:
@@ -238,6 +261,12 @@ class FrameStore:
         """Whether the documents share a trained dictionary (a store that began with too few
         documents to train one has none, until it is rebuilt: see :meth:`subset`)."""
         return bool(self._dictionary)
+
+    @property
+    def trained_dictionary(self) -> bytes:
+        """The dictionary once trained (empty before, or when there is none: unlike
+        :attr:`dictionary`, asking does not train it)."""
+        return self._dictionary or b""
 
     @property
     def needs_dictionary(self) -> bool:

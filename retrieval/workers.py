@@ -6,6 +6,9 @@ in every worker, so a plain script that opens a large archive without an
 workers are ordinary child processes (``python -m retrieval.workers``) that import only this
 package; the parent sends them batches of files and gets back their analyses, in order, over
 pipes (length-prefixed pickles, never touching anything but the two processes' own pipes).
+What the workers need beyond the files can change while they run (a build's store trains its
+dictionary on its first posts): :meth:`WorkerPool.update` hands each worker the change before
+its next batch.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ AHEAD = 256
 #: How long a failed worker is given to end before its exit status is reported as unknown.
 EXIT_WAIT_SECONDS = 1.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+#: The first item of a message that is an update, not a batch (see :meth:`WorkerPool.update`).
+_UPDATE = "update"
 
 
 def send(stream: BinaryIO, obj: Any) -> None:
@@ -77,6 +82,8 @@ class WorkerPool:
         self._idle: queue.SimpleQueue[subprocess.Popen] = queue.SimpleQueue()
         self._procs: list[subprocess.Popen] = []
         self._failure: str | None = None  # why the pool stopped (a worker died or answered nonsense)
+        self._update: tuple[int, Any] = (0, None)  # (how many updates so far, the last one)
+        self._updated: dict[int, int] = {}  # per worker (by pid), how many of them it has had
         try:
             for _ in range(size):
                 proc = subprocess.Popen([sys.executable, "-m", "retrieval.workers"], stdin=subprocess.PIPE,
@@ -97,6 +104,10 @@ class WorkerPool:
             if self._failure is not None:  # another worker failed: the map is over
                 raise WorkerError(self._failure)
             try:
+                count, change = self._update
+                if self._updated.get(proc.pid, 0) != count:
+                    send(proc.stdin, (_UPDATE, change))  # type: ignore[arg-type]
+                    self._updated[proc.pid] = count
                 send(proc.stdin, batch)  # type: ignore[arg-type]
                 result = receive(proc.stdout)  # type: ignore[arg-type]
             except (EOFError, OSError, pickle.UnpicklingError) as exc:
@@ -106,6 +117,11 @@ class WorkerPool:
             # Back even when dead: a batch waiting for a worker must get one, to fail, not hang.
             self._idle.put(proc)
         return result
+
+    def update(self, change: Any) -> None:
+        """Have every worker take ``change`` (its state's ``update``) before its next batch; the
+        batches sent already are done without it."""
+        self._update = (self._update[0] + 1, change)
 
     def map(self, batches: Iterable[list]) -> Iterator[Any]:
         """Each batch's results, in the order of the batches, computed concurrently. At most
@@ -145,7 +161,8 @@ class WorkerPool:
 
 
 def main() -> None:
-    """A worker: read the setup, then answer batches of (path, rel) with their analyses."""
+    """A worker: read the setup, then answer batches of (path, rel) with their analyses, and
+    take the updates that come between them (unanswered)."""
     from .analyze import analyze_batch, worker_setup
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
@@ -153,10 +170,13 @@ def main() -> None:
     state = worker_setup(receive(stdin))
     while True:
         try:
-            batch = receive(stdin)
+            message = receive(stdin)
         except EOFError:
             return
-        send(stdout, analyze_batch(state, batch))
+        if isinstance(message, tuple) and message[:1] == (_UPDATE,):
+            state.update(message[1])
+            continue
+        send(stdout, analyze_batch(state, message))
 
 
 if __name__ == "__main__":

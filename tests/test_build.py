@@ -17,15 +17,19 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 import retrieval.archive
 import retrieval.index
 import retrieval.postings
+import retrieval.stored
 import retrieval.workers
 from retrieval import Archive
 from retrieval.analyze import POOL_THRESHOLD, Analysis, Setup, WorkerState, analyze_batch
 from retrieval.docstore import UNDATED, Filed
+from retrieval.phrases import text_of
+from retrieval.stored import Codec, FrameStore
 from retrieval.tokenizer import Tokenizer
 from retrieval.storage import MANIFEST
 
@@ -59,13 +63,15 @@ def test_a_worker_sends_what_the_store_files_a_post_under_not_the_post(tmp_path:
     # 10:00 in Shanghai is 02:00 UTC; the labels as the store keys them (NFKC, case-folded), once each
     assert first.filed == Filed("hk", 1577930400, ("经济", "香港", "hk"), ("新闻",))
     assert second.filed == Filed(second.filed.id, UNDATED, (), ())
-    assert not hasattr(first, "post") and first.record is not None and "正文".encode() in first.record
+    record, _, text = first.document.partition(b"\n")  # (raw: the store has no dictionary yet)
+    assert not hasattr(first, "post") and first.frame_key is None
+    assert orjson.loads(record)["body"] == "正文。" and text == text_of("香港经济", "正文。").encode()
     archive = Archive.open(tmp_path, tmp_path.parent / f"{tmp_path.name}-index", settle_seconds=0)
     assert [hit.post.id for hit in archive.search("tag:Ｈk").hits] == ["hk"]  # filed by its key
     assert archive.get("hk").tags == ("经济", "香港", "ＨＫ", "hk")  # shown as written
 
     sent = pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-    assert sent.analyses == batch.analyses and sent.analyses[0].record == first.record
+    assert sent.analyses == batch.analyses and sent.analyses[0].document == first.document
     skipped = Analysis("c.md", 3, 4, "d", reason="draft", warnings=["w"], recheck_at=5.0, unpublished=True)
     assert pickle.loads(pickle.dumps(skipped)) == skipped
 
@@ -123,6 +129,29 @@ def test_checkpoints_build_the_same_index(many: Path, tmp_path: Path, monkeypatc
     assert sum(in_file for _, in_file in merge_outputs) >= 9  # three outputs a merge
     assert fingerprint(checkpointed) == fingerprint(alone)
     assert [checkpointed.get(p) for p in alone.post_ids()] == [alone.get(p) for p in alone.post_ids()]
+
+
+def test_workers_compress_the_posts_once_the_store_has_its_dictionary(many: Path, tmp_path: Path, monkeypatch):
+    """The store trains its dictionary on a build's first posts (100 here, in the second of
+    five batches) and the workers get it: the posts of the batches sent after come as the
+    store's frames, byte for byte those the store makes, and read back as a one-process build
+    has them."""
+    alone = Archive.open(many, tmp_path / "alone", workers=1, settle_seconds=0)
+    monkeypatch.setattr(retrieval.stored, "TRAIN_DOCS", 100)
+    monkeypatch.setattr(retrieval.workers, "AHEAD", 1)  # the last two batches are sent after it is trained
+    made: list[bytes] = []
+    monkeypatch.setattr(FrameStore, "append_frame", lambda self, frame, key, real=FrameStore.append_frame: (
+        made.append(frame), real(self, frame, key)))
+    pooled = Archive.open(many, tmp_path / "pooled", workers=2, settle_seconds=0)
+    posts = len(pooled)
+    assert 64 + posts % 64 <= len(made) <= posts - 2 * 64 and posts == POOL_THRESHOLD + 60
+    stored = pooled.docs.stored
+    assert [stored.frame(doc) for doc in range(posts - len(made), posts)] == made
+    codec = Codec(stored.dictionary)
+    assert [stored.frame(doc) for doc in range(posts)] == [codec.compress(stored[doc]) for doc in range(posts)]
+    assert fingerprint(pooled) == fingerprint(alone)
+    assert [pooled.get(p) for p in alone.post_ids()] == [alone.get(p) for p in alone.post_ids()]
+    assert list(pooled.docs.texts(list(range(posts)))) == list(alone.docs.texts(list(range(posts))))
 
 
 KILLED_MIDWAY = textwrap.dedent("""

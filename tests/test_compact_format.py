@@ -23,7 +23,7 @@ from retrieval import stored, strings
 from retrieval.files import FileEntry, FileTable
 from retrieval.gaps import DocGaps
 from retrieval.postings import Segment, bits, merge, narrow, unbits
-from retrieval.stored import DamagedDocument, FrameStore
+from retrieval.stored import Codec, DamagedDocument, FrameStore
 from retrieval.strings import Strings
 
 
@@ -132,6 +132,28 @@ def test_documents_after_the_dictionary_are_compressed_a_batch_at_a_time(monkeyp
     assert len(offsets) == 83 + stored.COMPRESS_BATCH
     reopened = FrameStore(memoryview(saved), offsets, memoryview(store.dictionary))
     assert list(reopened.many(list(range(len(offsets) - 1)))) == docs[: 82 + stored.COMPRESS_BATCH]
+
+
+def test_frames_made_elsewhere_follow_the_documents_waiting_raw(monkeypatch):
+    """A worker's frame (made with a :class:`Codec` of the store's dictionary) comes after the
+    documents still waiting raw, which are compressed first; a frame of another dictionary,
+    or one before the store has any, is refused."""
+    monkeypatch.setattr(stored, "TRAIN_DOCS", 80)
+    store = FrameStore()
+    docs = [f"第{i}篇：".encode() + "新闻联播报道了会议。".encode() * (i % 7) for i in range(84)]
+    with pytest.raises(ValueError, match="dictionary this store does not have"):
+        store.append_frame(Codec(b"").compress(docs[0]), Codec(b"").key)
+    for data in docs[:81]:
+        store.append(data)  # 80 train the dictionary; the 81st waits raw
+    codec = Codec(store.trained_dictionary)
+    store.append_frame(codec.compress(docs[81]), codec.key)
+    assert len(store.offsets()) == 83  # the waiting one first, then the frame
+    other = Codec(bytes(reversed(store.trained_dictionary)))
+    with pytest.raises(ValueError, match="dictionary this store does not have"):
+        store.append_frame(other.compress(docs[82]), other.key)
+    store.append(docs[82])
+    assert [store.frame(i) for i in (80, 81)] == [codec.compress(docs[80]), codec.compress(docs[81])]
+    assert list(store.many(list(range(83)))) == docs[:83]
 
 
 def resident(mapped: mmap.mmap, lo: int, hi: int) -> bool:

@@ -895,35 +895,57 @@ rows_span(const int64_t *ptr, Py_ssize_t n_ptr, Py_ssize_t n, const char *what)
     return ok ? 0 : -1;
 }
 
-/* group_by_term(terms, ptr, order_out): the stable order that groups postings by term (a
- * counting sort: ``ptr[t]`` is where term ``t``'s postings begin, as the cumulative counts make
- * it) written to ``order_out``; the twin of np.argsort(terms, kind="stable"), which sorts
- * a build's runs of four million postings in 0.3 s where this takes 0.04 s. ValueError for a
- * term outside ``ptr`` or postings that do not fill ``ptr`` exactly. */
+/* Columns group_by_term() moves at most. */
+#define GROUP_COLUMNS 4
+
+/* group_by_term(terms, ptr, columns, grouped): each of ``columns`` (arrays parallel to
+ * ``terms``, items of 1, 2, 4 or 8 bytes) written to the same place of ``grouped`` (arrays of
+ * the same item sizes, as long at least) in the stable order that groups postings by term: a
+ * counting sort, ``ptr[t]`` being where term ``t``'s postings begin, as the cumulative counts
+ * make it. The twin of ``column[np.argsort(terms, kind="stable")]`` for each column: the sort
+ * took 0.3 s for a build's run of four million postings, the order in C 0.02-0.03 s and the
+ * columns gathered by it 0.06-0.10 s more; each posting is read once here, in order, and put
+ * where it goes. ValueError for a term outside ``ptr`` or postings that do not fill ``ptr``
+ * exactly. */
 static PyObject *
 native_group_by_term(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "group_by_term() takes terms, ptr and order_out");
+    if (nargs != 4 || !PyTuple_Check(args[2]) || !PyTuple_Check(args[3])
+            || PyTuple_GET_SIZE(args[2]) != PyTuple_GET_SIZE(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "group_by_term() takes terms, ptr, and two tuples of as many arrays");
         return NULL;
     }
-    Py_buffer views[3];
-    Views v = {.views = views, .taken = 0, .capacity = 3};
-    Py_ssize_t n, n_ptr, room;
+    Py_ssize_t k = PyTuple_GET_SIZE(args[2]);
+    if (k > GROUP_COLUMNS) {
+        PyErr_SetString(PyExc_ValueError, "group_by_term(): too many columns");
+        return NULL;
+    }
+    Py_buffer views[2 + 2 * GROUP_COLUMNS];
+    Views v = {.views = views, .taken = 0, .capacity = 2 + 2 * GROUP_COLUMNS};
+    Py_ssize_t n, n_ptr;
     const int32_t *terms;
     const int64_t *ptr;
-    int64_t *order, *next = NULL;
+    const char *in[GROUP_COLUMNS];
+    char *out[GROUP_COLUMNS];
+    int size[GROUP_COLUMNS];
+    int64_t *next = NULL;
     PyObject *result = NULL;
     if (!(terms = view(&v, args[0], 0, 4, INT32, "terms", &n, NULL))
-            || !(ptr = view(&v, args[1], 0, 8, INT64, "ptr", &n_ptr, NULL))
-            || !(order = view(&v, args[2], 1, 8, INT64, "order_out", &room, NULL)))
+            || !(ptr = view(&v, args[1], 0, 8, INT64, "ptr", &n_ptr, NULL)))
         goto done;
+    for (Py_ssize_t c = 0; c < k; c++) {
+        Py_ssize_t len, room;
+        int out_size;
+        if (!(in[c] = view(&v, PyTuple_GET_ITEM(args[2], c), 0, 0, "bBhHiIlLqQ?", "a column", &len, &size[c]))
+                || !(out[c] = view(&v, PyTuple_GET_ITEM(args[3], c), 1, size[c], "bBhHiIlLqQ?", "a grouped column", &room, &out_size)))
+            goto done;
+        if (len != n || room < n) {
+            PyErr_SetString(PyExc_ValueError, "group_by_term(): a column is not as long as terms, or its output short");
+            goto done;
+        }
+    }
     if (rows_span(ptr, n_ptr, n, "group_by_term") < 0)
         goto done;
-    if (room < n) {
-        PyErr_SetString(PyExc_ValueError, "group_by_term(): order_out is short");
-        goto done;
-    }
     Py_ssize_t n_terms = n_ptr - 1;
     next = PyMem_Malloc((n_terms ? n_terms : 1) * sizeof(int64_t));
     if (next == NULL) {
@@ -937,7 +959,15 @@ native_group_by_term(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Format(PyExc_ValueError, "group_by_term(): term %d at %zd is outside ptr, or over its count", (int)t, i);
             goto done;
         }
-        order[next[t]++] = i;
+        int64_t j = next[t]++;
+        for (Py_ssize_t c = 0; c < k; c++) {
+            switch (size[c]) {
+            case 1: ((uint8_t *)out[c])[j] = ((const uint8_t *)in[c])[i]; break;
+            case 2: ((uint16_t *)out[c])[j] = ((const uint16_t *)in[c])[i]; break;
+            case 4: ((uint32_t *)out[c])[j] = ((const uint32_t *)in[c])[i]; break;
+            default: ((uint64_t *)out[c])[j] = ((const uint64_t *)in[c])[i]; break;
+            }
+        }
     }
     result = Py_NewRef(Py_None);
 done:
@@ -1568,7 +1598,7 @@ static PyMethodDef methods[] = {
     {"decode_gaps", (PyCFunction)(void (*)(void))native_decode_gaps, METH_FASTCALL,
      "decode_gaps(data, start, width, ptr, docs_out) -> None"},
     {"group_by_term", (PyCFunction)(void (*)(void))native_group_by_term, METH_FASTCALL,
-     "group_by_term(terms, ptr, order_out) -> None"},
+     "group_by_term(terms, ptr, columns, grouped) -> None"},
 #ifdef HAVE_POSIX_FILES
     {"will_need", (PyCFunction)(void (*)(void))native_will_need, METH_FASTCALL, "will_need(paths) -> int"},
     {"stat_tree", (PyCFunction)(void (*)(void))native_stat_tree, METH_FASTCALL, "stat_tree(root, skip) -> int"},

@@ -416,38 +416,49 @@ def term_starts(terms: np.ndarray, n_terms: int) -> np.ndarray:
 
 
 @needs_native
-@given(st.lists(st.integers(0, 40), max_size=300), st.integers(0, 3))
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(-2**31, 2**31 - 1), st.booleans()), max_size=300),
+       st.integers(0, 3))
 @settings(max_examples=400, deadline=None)
-def test_grouping_by_term_in_c_equals_a_stable_argsort(terms: list[int], unused: int):
-    array = np.array(terms, np.int32)
-    ptr = term_starts(array, (max(terms) + 1 if terms else 0) + unused)
-    grouped = grouped_by_term(array, ptr)
-    assert grouped.dtype == np.int64
-    assert grouped.tolist() == np.argsort(array, kind="stable").tolist()
+def test_grouping_by_term_in_c_equals_a_stable_argsort(rows: list[tuple[int, int, bool]], unused: int):
+    terms = np.array([t for t, _, _ in rows], np.int32)
+    values = np.array([v for _, v, _ in rows], np.int64)
+    columns = (values, values.astype(np.int32), (values & 0xFFFF).astype(np.uint16), np.array([f for *_, f in rows], np.bool_))
+    ptr = term_starts(terms, (int(terms.max()) + 1 if rows else 0) + unused)
+    grouped = grouped_by_term(terms, ptr, *columns)
+    order = np.argsort(terms, kind="stable")
+    assert [g.dtype for g in grouped] == [c.dtype for c in columns]
+    assert [g.tolist() for g in grouped] == [c[order].tolist() for c in columns]
     with pure_python():
-        assert postings.grouped_by_term(array, ptr).tolist() == grouped.tolist()
+        assert [g.tolist() for g in postings.grouped_by_term(terms, ptr, *columns)] == [g.tolist() for g in grouped]
 
 
 @needs_native
 def test_grouping_rejects_terms_its_starts_do_not_count():
     terms = np.array([2, 0, 2, 1], np.int32)
-    ptr, order = term_starts(terms, 3), np.zeros(4, np.int64)
-    native.group_by_term(terms, ptr, order)
-    assert order.tolist() == [1, 3, 0, 2]
+    docs = np.array([10, 11, 12, 13], np.int32)
+    ptr, out = term_starts(terms, 3), np.zeros(4, np.int32)
+    native.group_by_term(terms, ptr, (docs,), (out,))
+    assert out.tolist() == [11, 13, 10, 12]
     with pytest.raises(ValueError, match="term 3 at 1 is outside ptr"):
-        native.group_by_term(np.array([2, 3, 2, 1], np.int32), ptr, order)
+        native.group_by_term(np.array([2, 3, 2, 1], np.int32), ptr, (docs,), (out,))
     with pytest.raises(ValueError, match="term 2 at 3 is outside ptr, or over its count"):
-        native.group_by_term(np.array([2, 0, 2, 2], np.int32), ptr, order)
+        native.group_by_term(np.array([2, 0, 2, 2], np.int32), ptr, (docs,), (out,))
     with pytest.raises(ValueError, match="term -1 at 0"):
-        native.group_by_term(np.array([-1, 0, 2, 1], np.int32), ptr, order)
-    with pytest.raises(ValueError, match="order_out is short"):
-        native.group_by_term(terms, ptr, order[:3])
+        native.group_by_term(np.array([-1, 0, 2, 1], np.int32), ptr, (docs,), (out,))
+    with pytest.raises(ValueError, match="a column is not as long as terms, or its output short"):
+        native.group_by_term(terms, ptr, (docs,), (out[:3],))
+    with pytest.raises(ValueError, match="a column is not as long as terms"):
+        native.group_by_term(terms, ptr, (docs[:3],), (out,))
     with pytest.raises(ValueError, match="ptr does not span the postings in ascending rows"):
-        native.group_by_term(terms[:3], ptr, order)
+        native.group_by_term(terms[:3], ptr, (docs[:3],), (out,))
     with pytest.raises(ValueError, match="group_by_term\\(\\): ptr does not span the postings in ascending rows"):
-        native.group_by_term(terms, np.array([0, 9, 2, 4], np.int64), order)  # past the end, then back
+        native.group_by_term(terms, np.array([0, 9, 2, 4], np.int64), (docs,), (out,))  # past the end, then back
     with pytest.raises(TypeError, match="terms has the wrong item type"):
-        native.group_by_term(terms.astype(np.int64), ptr, order)
+        native.group_by_term(terms.astype(np.int64), ptr, (docs,), (out,))
+    with pytest.raises(TypeError, match="a grouped column has the wrong item type"):
+        native.group_by_term(terms, ptr, (docs,), (out.astype(np.int64),))
+    with pytest.raises(TypeError, match="two tuples of as many arrays"):
+        native.group_by_term(terms, ptr, (docs,), ())
 
 
 #: Each term's documents: small gaps, gaps of two bytes and of four, and empty terms.

@@ -459,6 +459,8 @@ def test_grouping_rejects_terms_its_starts_do_not_count():
         native.group_by_term(terms, ptr, (docs,), (out.astype(np.int64),))
     with pytest.raises(TypeError, match="two tuples of as many arrays"):
         native.group_by_term(terms, ptr, (docs,), ())
+    with pytest.raises(ValueError, match="too many columns"):
+        native.group_by_term(terms, ptr, (docs,) * 5, (out,) * 5)
 
 
 #: Each term's documents: small gaps, gaps of two bytes and of four, and empty terms.

@@ -202,6 +202,9 @@ class Archive:
         #: What changed since the last full save (an incremental save writes only this).
         self._dirty_files: set[str] = set()
         self._saved_terms = self._saved_ids = 0
+        #: A save failed (its writes raised at its commit): what is on disk is older than what
+        #: the archive holds as saved whole, so the next save writes everything whole.
+        self._save_failed = False
         #: Files found too fresh to read (perhaps still being written): looked at next time.
         self._unsettled: set[str] = set()
         #: Post ids given up during the current refresh (their duplicates may take them).
@@ -647,42 +650,49 @@ class Archive:
         if self.read_only:
             return
         assert self._dir is not None
-        save = self._dir.begin()
-        stored = self.docs.stored
-        save.append_blob("store", stored.unsaved_bytes(), fresh=not stored.saved_bytes, framed=True)
+        full, self._save_failed = full or self._save_failed, True
+        with self._dir.begin() as save:
+            stored = self.docs.stored
+            save.append_blob("store", stored.unsaved_bytes(), fresh=not stored.saved_bytes, framed=True)
+            if full:
+                save.append_blob("store.dict", stored.dictionary, fresh=True)
+                for name, arr in self.index.main.arrays().items():
+                    save.array(f"main.{name}", arr)
+                if len(self.index.vocab) != self._saved_terms:  # a term's number never changes: write only new ones
+                    self._save_strings(save, "terms", self.index.vocab)
+                keys = {}
+                for kind, (keys[kind], ptr, docs) in self.docs.labels_saved_form().items():
+                    save.array(f"labels.{kind}.ptr", ptr)
+                    save.array(f"labels.{kind}.docs", docs)
+                save.json("labels", keys)
+                names, columns, rare = self.files.saved_form()
+                self._save_strings(save, "files.names", names)
+                for name, arr in columns.items():
+                    save.array(f"files.{name}", arr)
+                save.json("files.rare", rare)
+                self._save_strings(save, "ids", self.docs.ids)
+            # What the journal adds to the files saved whole (after a full save, nothing yet);
+            # kept as saved only once the save is committed (a write fails at the commit).
+            saved_terms, saved_ids = (len(self.index.vocab), len(self.docs.ids)) if full else \
+                (self._saved_terms, self._saved_ids)
+            dirty = () if full else sorted(self._dirty_files)
+            for name, arr in self.index.delta.arrays().items():
+                save.array(f"delta.{name}", arr)
+            save.grow_array("store.offsets", stored.offsets(), fresh=full)
+            save.grow_array("doc_len", self.index.doc_len, fresh=full)
+            save.grow_array("dates", self.docs.dates, fresh=full)
+            save.array("main.df", self.index.main_df)
+            save.array("live", self.index.live)
+            save.json("journal", {
+                "terms": self.index.vocab.added_since(saved_terms),
+                "labels": self.docs.label_log(),
+                "files": {rel: self.files[rel].to_json() if rel in self.files else None for rel in dirty},
+                "ids": self.docs.ids.added_since(saved_ids),
+            })
+            save.commit(**self._header(), posts=len(self.ids), building=self._building)
+        self._saved_terms, self._saved_ids, self._save_failed = saved_terms, saved_ids, False
         if full:
-            save.append_blob("store.dict", stored.dictionary, fresh=True)
-            for name, arr in self.index.main.arrays().items():
-                save.array(f"main.{name}", arr)
-            if len(self.index.vocab) != self._saved_terms:  # a term's number never changes: write only new ones
-                self._save_strings(save, "terms", self.index.vocab)
-            keys = {}
-            for kind, (keys[kind], ptr, docs) in self.docs.labels_saved_form().items():
-                save.array(f"labels.{kind}.ptr", ptr)
-                save.array(f"labels.{kind}.docs", docs)
-            save.json("labels", keys)
-            names, columns, rare = self.files.saved_form()
-            self._save_strings(save, "files.names", names)
-            for name, arr in columns.items():
-                save.array(f"files.{name}", arr)
-            save.json("files.rare", rare)
-            self._save_strings(save, "ids", self.docs.ids)
-            self._saved_terms, self._saved_ids = len(self.index.vocab), len(self.docs.ids)
             self._dirty_files.clear()
-        for name, arr in self.index.delta.arrays().items():
-            save.array(f"delta.{name}", arr)
-        save.grow_array("store.offsets", stored.offsets(), fresh=full)
-        save.grow_array("doc_len", self.index.doc_len, fresh=full)
-        save.grow_array("dates", self.docs.dates, fresh=full)
-        save.array("main.df", self.index.main_df)
-        save.array("live", self.index.live)
-        save.json("journal", {
-            "terms": self.index.vocab.added_since(self._saved_terms),
-            "labels": self.docs.label_log(),
-            "files": {rel: self.files[rel].to_json() if rel in self.files else None for rel in sorted(self._dirty_files)},
-            "ids": self.docs.ids.added_since(self._saved_ids),
-        })
-        save.commit(**self._header(), posts=len(self.ids), building=self._building)
         self.docs.mark_saved()
 
     @staticmethod

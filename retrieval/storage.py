@@ -29,7 +29,8 @@ import mmap
 import os
 import sys
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -237,12 +238,42 @@ class IndexDir:
 
 
 class Save:
-    """One atomic save: put files, then :meth:`commit`."""
+    """One atomic save: put files, then :meth:`commit`.
+
+    The files are written, synced and summed in a thread of the save's own, in the order they
+    were put, while the caller goes on making the next (a build's checkpoint makes the file
+    table, the labels and the string tables in Python while the main segment's hundreds of
+    megabytes go to the disk; the writes, the syncs and the sums hold no GIL). What is put
+    must not change until :meth:`commit`, which waits for every write and raises the first
+    error one met."""
 
     def __init__(self, index_dir: IndexDir) -> None:
         self.dir = index_dir
         self.generation = int(index_dir.manifest.get("generation", 0)) + 1
         self.files: dict[str, dict[str, Any]] = dict(index_dir.manifest.get("files", {}))
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="index-save")
+        self._writes: list[Future] = []
+
+    def __enter__(self) -> "Save":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """A save given up (an error before its commit): the writes not begun are dropped and
+        the one under way is waited for (the files it leaves, no manifest names: the next
+        commit deletes them)."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
+
+    def _later(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        self._writes.append(self._writer.submit(write, *args, **kwargs))
+
+    def _written(self) -> None:
+        """Wait for every write put so far; the first error, if any, raised."""
+        try:
+            for write in self._writes:
+                write.result()
+        finally:
+            self._writes.clear()
+            self._writer.shutdown(wait=True, cancel_futures=True)
 
     def _write(self, key: str, name: str, writer) -> None:
         path = self.dir.path / name
@@ -258,17 +289,20 @@ class Save:
 
     def array(self, key: str, arr: np.ndarray) -> None:
         """Write an array as ``.npy``."""
-        self._write(key, f"{key}.g{self.generation}.npy", lambda fh: np.save(fh, np.ascontiguousarray(arr)))
+        self._later(self._write, key, f"{key}.g{self.generation}.npy", lambda fh: np.save(fh, np.ascontiguousarray(arr)))
 
     def json(self, key: str, obj: Any) -> None:
-        """Write a JSON document."""
+        """Write a JSON document (made now: ``obj`` may change after)."""
         payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-        self._write(key, f"{key}.g{self.generation}.json", lambda fh: fh.write(payload))
+        self._later(self._write, key, f"{key}.g{self.generation}.json", lambda fh: fh.write(payload))
 
     def append_blob(self, key: str, data: bytes | memoryview, *, fresh: bool = False, framed: bool = False) -> None:
         """Append to an append-only blob (a new file when ``fresh``). ``framed``: the blob is
         made of pieces that each carry their own checksum, checked as they are read, so a load
         checks its size but does not sum it (its CRC is still kept)."""
+        self._later(self._append, key, data, fresh=fresh, framed=framed)
+
+    def _append(self, key: str, data: bytes | memoryview, *, fresh: bool, framed: bool) -> None:
         entry = self.files.get(key)
         if fresh or entry is None:
             name, size, crc = f"{key}.g{self.generation}.bin", 0, 0
@@ -289,16 +323,20 @@ class Save:
         documents come): only the values past those already on disk are appended (the whole
         array, to a new file, when ``fresh``). At a million posts an incremental save writes a
         few bytes instead of 20 MB."""
+        self._later(self._grow, key, arr, fresh)
+
+    def _grow(self, key: str, arr: np.ndarray, fresh: bool) -> None:
         data = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<"))
         entry = self.files.get(key)
         saved = 0 if fresh or entry is None or not entry["name"].endswith(".bin") else int(entry["size"])
         if saved % data.dtype.itemsize or saved > data.nbytes:  # not the array saved before: start again
             saved = 0
-        self.append_blob(key, memoryview(data).cast("B")[saved:], fresh=saved == 0)
+        self._append(key, memoryview(data).cast("B")[saved:], fresh=saved == 0, framed=False)
 
     def commit(self, **fields: Any) -> None:
         """Replace the manifest atomically, then delete the files that neither it nor the
         manifest it replaced names (a reader that has just read that one can still map them)."""
+        self._written()
         previous = self.dir.manifest.get("files", {})
         manifest = {**fields, "generation": self.generation, "files": self.files}
         tmp = self.dir.path / (MANIFEST + ".tmp")

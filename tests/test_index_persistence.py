@@ -1,5 +1,6 @@
 """The persisted index: reopened without tokenizing, updated incrementally, rebuilt when damaged."""
 
+import errno
 import gc
 import json
 import os
@@ -238,6 +239,43 @@ def test_merge_and_compaction_keep_results(content: Path, tmp_path: Path, monkey
     assert archive.index.live.all()  # and compacted
     assert snapshot(open_archive(content, idx)) == snapshot(archive)
     assert archive.get("extra5").title == "额外的会议 5"
+
+
+def test_a_save_whose_write_fails_keeps_the_last_manifest_and_the_next_save_is_whole(content: Path, tmp_path: Path,
+                                                                                     monkeypatch, caplog):
+    """The files of a save are written in a thread of its own, so a failing write (the disk
+    full) is raised at the commit: the manifest stays the last one, and the archive does not
+    count what it could not write as saved: the next save, though it merges nothing, writes
+    everything whole (an incremental one would leave the merged post out of the index)."""
+    from retrieval import index as index_module
+
+    monkeypatch.setattr(index_module, "MERGE_MIN_DOCS", 1)  # every refresh merges and saves whole
+    idx = tmp_path / "index"
+    archive = open_archive(content, idx)
+    manifest = (idx / MANIFEST).read_text()
+    write_post(content, "extra/full.md", "磁盘写满", "正文 zqxfull。", urlname="disk-full")
+    real_fsync, calls = os.fsync, []
+
+    def full_disk(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        archive.refresh()
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.setattr(index_module, "MERGE_MIN_DOCS", 2000)  # the next refresh merges nothing
+    assert (idx / MANIFEST).read_text() == manifest
+    write_post(content, "extra/room.md", "又有空间", "正文 zqxroom。", urlname="room-again")
+    archive.refresh()
+    caplog.set_level("WARNING")
+    reopened = open_archive(content, idx)
+    assert "building the index" not in caplog.text  # loaded as saved, not found malformed and rebuilt
+    assert [hit.post.id for hit in reopened.search("zqxfull").hits] == ["disk-full"]
+    assert [hit.post.id for hit in reopened.search("zqxroom").hits] == ["room-again"]
+    assert snapshot(reopened) == snapshot(open_archive(content, tmp_path / "fresh"))
 
 
 def age(*paths: Path, seconds: float) -> None:

@@ -3,9 +3,11 @@
 ``multiprocessing``'s spawn and forkserver start methods re-import the caller's ``__main__``
 in every worker, so a plain script that opens a large archive without an
 ``if __name__ == "__main__":`` guard would start workers that start workers, and fail. These
-workers are ordinary child processes (``python -m retrieval.workers``) that import only this
-package; the parent sends them batches of files and gets back their analyses, in order, over
-pipes (length-prefixed pickles, never touching anything but the two processes' own pipes).
+workers are ordinary child processes (``python -P -m retrieval.workers``: without ``-P``,
+``-m`` would put the current directory first on their path, and a ``retrieval`` there would
+be imported instead of this one) that import only this package; the parent sends them
+batches of files and gets back their analyses, in order, over pipes (length-prefixed
+pickles, never touching anything but the two processes' own pipes).
 What the workers need beyond the files can change while they run (a build's store trains its
 dictionary on its first posts): :meth:`WorkerPool.update` hands each worker the change before
 its next batch.
@@ -86,7 +88,7 @@ class WorkerPool:
         self._updated: dict[int, int] = {}  # per worker (by pid), how many of them it has had
         try:
             for _ in range(size):
-                proc = subprocess.Popen([sys.executable, "-m", "retrieval.workers"], stdin=subprocess.PIPE,
+                proc = subprocess.Popen([sys.executable, "-P", "-m", "retrieval.workers"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env)
                 self._procs.append(proc)
                 send(proc.stdin, setup)  # type: ignore[arg-type]

@@ -154,6 +154,21 @@ def test_workers_compress_the_posts_once_the_store_has_its_dictionary(many: Path
     assert list(pooled.docs.texts(list(range(posts)))) == list(alone.docs.texts(list(range(posts))))
 
 
+def test_workers_import_this_package_whatever_directory_they_start_in(many: Path, tmp_path: Path, monkeypatch,
+                                                                       caplog):
+    """``python -m`` puts the current directory first on a worker's path: a build started from
+    a directory holding another ``retrieval`` must not have its workers import that one (they
+    failed, and the build went on reading every file in one process)."""
+    decoy = tmp_path / "elsewhere" / "retrieval"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('not the retrieval package of archive-bot')\n", "utf-8")
+    monkeypatch.chdir(decoy.parent)
+    caplog.set_level("WARNING")
+    archive = Archive.open(many, tmp_path / "index", workers=2, settle_seconds=0)
+    assert len(archive) == POOL_THRESHOLD + 60
+    assert "indexing worker failed" not in caplog.text
+
+
 KILLED_MIDWAY = textwrap.dedent("""
     import os, signal, sys
     import retrieval.archive

@@ -102,13 +102,25 @@ MEASURE = textwrap.dedent("""
     def rss_anon():
         return status("RssAnon")
 
-    def tree_anon():  # private memory of this process and its children (the build's workers)
-        total = rss_anon()
+    def descendants():  # the build's zygote and workers: children, and their children
+        parents = {}
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid()):
-                    total += next((int(l.split()[1]) * 1024 for l in Path(f"/proc/{pid}/status").read_text().splitlines()
-                                   if l.startswith("RssAnon:")), 0)
+                parents[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            except OSError:
+                pass
+        found, frontier = [], [str(os.getpid())]
+        while frontier:
+            frontier = [pid for pid, parent in parents.items() if parent in frontier]
+            found += frontier
+        return found
+
+    def tree_anon():  # private memory of this process and its descendants (the build's workers)
+        total = rss_anon()
+        for pid in descendants():  # (their proportional share: the workers share the zygote's pages)
+            try:
+                total += next((int(l.split()[1]) * 1024 for l in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+                               if l.startswith("Pss_Anon:")), 0)
             except OSError:
                 pass
         return total
@@ -251,7 +263,7 @@ def main() -> None:
         ("build CPU per post: main process", "cpu_parent_us", "{:.0f} µs"),
         ("the machine's cores busy during the build", "busy", "{:.0%}"),
         ("the machine's cores waiting on the disk during the build (iowait)", "iowait", "{:.0%}"),
-        ("peak private memory of the build (RssAnon, workers included)", "build_anon_mb", "{:.0f} MB"),
+        ("peak private memory of the build (RssAnon; workers' Pss_Anon)", "build_anon_mb", "{:.0f} MB"),
         ("peak resident memory of the build (VmHWM, mapped files included)", "build_peak_mb", "{:.0f} MB"),
         ("index on disk", "disk_mb", "{:.0f} MB"), ("index / body text", "ratio", "{:.2f}×"),
         ("open (fresh process)", "open_s", "{:.2f} s"), ("first sync with the files (full scan)", "sync_s", "{:.2f} s"),

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 POOL_THRESHOLD = 200
 #: Files per round trip to a worker.
 BATCH_FILES = 64
+#: Tokenized once by :func:`worker_setup`, for what the tokenizer loads on first use.
+WARM_UP_TEXT = "新闻联播 News 2019"
 Progress = Callable[[int], None]
 
 
@@ -266,8 +268,13 @@ class WorkerState:
 
 
 def worker_setup(setup: Setup) -> WorkerState:
-    """A worker's state: the setup, its own tokenizer and its own term numbers."""
-    return WorkerState(setup, Tokenizer(Path(setup.user_dict) if setup.user_dict else None))
+    """A worker's state: the setup, its own tokenizer and its own term numbers, with all that
+    the tokenizer loads on first use loaded now (the segmenter's dictionary, the tables of
+    :func:`~retrieval.tokenizer.normalize`), so that workers forked from one such state share
+    it (see :mod:`retrieval.workers`)."""
+    state = WorkerState(setup, Tokenizer(Path(setup.user_dict) if setup.user_dict else None))
+    state.tokenizer.segments(WARM_UP_TEXT)
+    return state
 
 
 def analyze_batch(state: WorkerState, batch: list[tuple[str, str]]) -> Batch:

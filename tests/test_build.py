@@ -35,6 +35,9 @@ from retrieval.storage import MANIFEST
 
 from conftest import ENV, write_post
 
+#: Memory a worker shares with the others, at least: jieba's dictionary is most of it.
+SHARED_KB = 40_000
+
 WORDS = ["经济", "发展", "香港", "教育", "科技", "创新", "农业", "改革", "开放", "合作", "会议", "主席",
          "人民", "环境", "保护", "文化", "交流", "城市", "乡村", "医疗"]
 
@@ -221,9 +224,38 @@ def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying
     assert outcome["error"].startswith("an indexing worker failed (exit status 1): EOFError()")
 
 
+def _children(pid: int | str) -> list[int]:
+    return [int(child) for f in Path(f"/proc/{pid}/task").glob("*/children") for child in f.read_text().split()]
+
+
 def _workers_of_this_process() -> list[int]:
-    children = [int(pid) for f in Path("/proc/self/task").glob("*/children") for pid in f.read_text().split()]
-    return [pid for pid in children if b"retrieval.workers" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    """The workers: the children of this process's zygotes (its children that run retrieval.workers)."""
+    zygotes = [pid for pid in _children("self") if b"retrieval.workers" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [worker for zygote in zygotes for worker in _children(zygote)]
+
+
+def _memory(pid: int) -> dict[str, int]:
+    """A process's /proc/PID/smaps_rollup, in kB."""
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    return {key: int(value.split()[0]) for key, value in (line.split(":", 1) for line in lines)}
+
+
+def test_the_workers_are_forked_from_one_zygote_and_share_what_it_loaded(many: Path):
+    """The zygote loads the segmenter's dictionary (tens of MB) once and forks the workers: in
+    each, most of its memory is shared with the other, and when the pool closes, none of them
+    is left running."""
+    files = sorted(many.glob("*.md"))[:8]
+    with retrieval.workers.WorkerPool(2, Setup("Asia/Shanghai")) as pool:
+        results = list(pool.map([[(str(f), f.name)] for f in files]))
+        workers = pool.pids
+        assert sorted(workers) == sorted(_workers_of_this_process()) and len(set(workers)) == 2
+        assert {b.source for b in results} == set(workers)
+        for pid in workers:
+            memory = _memory(pid)
+            assert memory["Shared_Dirty"] >= SHARED_KB, memory  # (about 77 MB here; 0 for processes of their own)
+            assert memory["Private_Dirty"] < memory["Shared_Dirty"], memory
+        zygote = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert [Path(f"/proc/{pid}").exists() for pid in (*workers, zygote)] == [False, False, False]
 
 
 def test_a_build_whose_workers_are_killed_goes_on_in_its_own_process(many: Path, tmp_path: Path, monkeypatch,

@@ -40,7 +40,7 @@ _HEADER = struct.Struct("<Q")
 #: Batches sent ahead per worker. While the caller keeps up, results do not wait long; while
 #: it is busy elsewhere (a build's checkpoint, about 10 s on one core at a million posts), the
 #: workers go on with these on the other core and their results wait in memory: about 0.4 MB
-#: a batch of 64 news posts, so 200 MB for two workers at most. With 64 batches (a second or
+#: a batch of 64 news posts, so 100 MB a worker at most. With 64 batches (a second or
 #: two of work) the cores were 14-25% idle over the 20,000 posts around each checkpoint of a
 #: million-post build, with 256 10-11%, and the build's peak private memory was 1,410 MB
 #: instead of 1,339 (253.5 s against 312.3 s, one run each on a host that moves a build by a

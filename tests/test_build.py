@@ -26,7 +26,7 @@ import retrieval.postings
 import retrieval.stored
 import retrieval.workers
 from retrieval import Archive
-from retrieval.analyze import POOL_THRESHOLD, Analysis, Setup, WorkerState, analyze_batch
+from retrieval.analyze import POOL_THRESHOLD, Analysis, Setup, WorkerState, analyze_batch, default_workers
 from retrieval.docstore import UNDATED, Filed
 from retrieval.phrases import text_of
 from retrieval.stored import Codec, FrameStore
@@ -314,6 +314,12 @@ def test_a_build_that_cannot_start_its_workers_goes_on_in_its_own_process(many: 
         "cannot start an indexing worker: [Errno 11] Resource temporarily unavailable; "
         f"reading the {POOL_THRESHOLD + 60} files left in this process"]
     assert fingerprint(fallen_back) == fingerprint(alone)
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 3), (8, 9)])
+def test_a_build_has_a_worker_per_core_and_one_more_but_none_on_one_core(monkeypatch, cores: int, workers: int):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert default_workers() == workers
 
 
 def test_a_build_and_a_large_refresh_collect_garbage_less_often_then_as_before(tmp_path: Path, monkeypatch):

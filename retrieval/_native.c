@@ -232,6 +232,162 @@ native_tidy_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* What frontyaml's _UNUSUAL pattern does not match: the characters the fast path reads. */
+static int
+front_char(Py_UCS4 ch)
+{
+    return ch == '\n' || (ch >= 0x20 && ch <= 0x7e) || (ch >= 0xa0 && ch <= 0x2027) || (ch >= 0x202a && ch <= 0xd7ff)
+           || (ch >= 0xe000 && ch <= 0xfefe) || (ch >= 0xff00 && ch <= 0xfffd) || (ch >= 0x10000 && ch <= 0x10ffff);
+}
+
+/* YAML's indicators: a plain scalar cannot start with one (frontyaml._INDICATORS). */
+static int
+indicator(Py_UCS4 ch)
+{
+    return ch < 128 && strchr("-?:,[]{}#&*!|>'\"%@`", (int)ch) != NULL && ch != 0;
+}
+
+/* (first, second), taking the caller's reference to second (NULL: an error is set). */
+static PyObject *
+front_pair(PyObject *first, PyObject *second)
+{
+    if (second == NULL)
+        return NULL;
+    PyObject *pair = PyTuple_Pack(2, first, second);
+    Py_DECREF(second);
+    return pair;
+}
+
+/* A scalar's text, raw[lo:hi], as frontyaml._scalar_text has it: (True, text) quoted, (False,
+ * text) plain, NULL with no error set when it is neither (with an error set: out of memory). */
+static PyObject *
+front_scalar(PyObject *raw, int kind, const void *data, Py_ssize_t lo, Py_ssize_t hi)
+{
+    while (hi > lo && PyUnicode_READ(kind, data, hi - 1) == ' ')
+        hi--;
+    if (hi <= lo)
+        return NULL;
+    Py_UCS4 first = PyUnicode_READ(kind, data, lo), last = PyUnicode_READ(kind, data, hi - 1);
+    if (hi - lo >= 2 && (first == '"' || first == '\'') && last == first) {
+        int quoted = 1;
+        for (Py_ssize_t i = lo + 1; i < hi - 1 && quoted; i++) {
+            Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+            quoted = ch != first && !(first == '"' && ch == '\\');
+        }
+        if (quoted)
+            return front_pair(Py_True, PyUnicode_Substring(raw, lo + 1, hi - 1));
+    }
+    if (indicator(first) || Py_UNICODE_ISSPACE(first) || last == ':' || Py_UNICODE_ISSPACE(last))
+        return NULL;
+    for (Py_ssize_t i = lo; i + 1 < hi; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i), next = PyUnicode_READ(kind, data, i + 1);
+        if ((ch == ':' && next == ' ') || (next == '#' && Py_UNICODE_ISSPACE(ch)))
+            return NULL;  /* a value that ends early, or holds a comment */
+    }
+    return front_pair(Py_False, PyUnicode_Substring(raw, lo, hi));
+}
+
+/* Appends item to list and drops the caller's reference; -1 on failure (item may be NULL). */
+static int
+append_new(PyObject *list, PyObject *item)
+{
+    if (item == NULL)
+        return -1;
+    int failed = PyList_Append(list, item);
+    Py_DECREF(item);
+    return failed;
+}
+
+/* front_lines(raw) -> list | None: frontyaml.front_lines, the twin (see there): each key's
+ * text with its value, a (quoted, text) scalar or a list of them; None if raw is not of
+ * that simple shape. */
+static PyObject *
+native_front_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "front_lines() takes one str");
+        return NULL;
+    }
+    PyObject *raw = args[0];
+    Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
+    int kind = PyUnicode_KIND(raw);
+    const void *data = PyUnicode_DATA(raw);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!front_char(PyUnicode_READ(kind, data, i)))
+            Py_RETURN_NONE;
+    PyObject *entries = PyList_New(0), *items = NULL;  /* items: borrowed, the last key's list */
+    if (entries == NULL)
+        return NULL;
+    Py_ssize_t indent = -1, start = 0;
+    while (start <= n) {
+        Py_ssize_t stop = start;
+        while (stop < n && PyUnicode_READ(kind, data, stop) != '\n')
+            stop++;
+        Py_ssize_t lo = start, spaces = 0;
+        start = stop + 1;
+        while (lo + spaces < stop && PyUnicode_READ(kind, data, lo + spaces) == ' ')
+            spaces++;
+        if (lo + spaces == stop)
+            continue;  /* a blank line */
+        if (stop - (lo + spaces) >= 3 && PyUnicode_READ(kind, data, lo + spaces) == '-'
+            && PyUnicode_READ(kind, data, lo + spaces + 1) == ' ') {  /* "- item" */
+            if (items == NULL || (indent >= 0 && spaces != indent))
+                goto not_simple;
+            indent = spaces;
+            PyObject *scalar = front_scalar(raw, kind, data, lo + spaces + 2, stop);
+            if (scalar == NULL)
+                goto not_simple;
+            if (append_new(items, scalar) < 0)
+                goto failed;
+            continue;
+        }
+        Py_UCS4 first = PyUnicode_READ(kind, data, lo);  /* "key: value" or "key:" */
+        if (Py_UNICODE_ISSPACE(first) || indicator(first))  /* (a key starts as a plain scalar does) */
+            goto not_simple;
+        Py_ssize_t colon = lo + 1;
+        for (; colon < stop; colon++) {
+            Py_UCS4 ch = PyUnicode_READ(kind, data, colon);
+            if (ch == ':' || ch == '#' || Py_UNICODE_ISSPACE(ch))
+                break;
+        }
+        if (colon == stop || PyUnicode_READ(kind, data, colon) != ':')
+            goto not_simple;
+        Py_ssize_t value = colon + 1;
+        if (value < stop && PyUnicode_READ(kind, data, value) != ' ')
+            goto not_simple;
+        while (value < stop && PyUnicode_READ(kind, data, value) == ' ')
+            value++;
+        PyObject *found;  /* the value: a new list (a list begins), or a scalar */
+        if (value == stop) {
+            items = found = PyList_New(0);  /* (borrowed from the entry from here on) */
+            indent = -1;
+        }
+        else {
+            items = NULL;
+            found = front_scalar(raw, kind, data, value, stop);
+            if (found == NULL)
+                goto not_simple;
+        }
+        if (found == NULL)
+            goto failed;
+        PyObject *key = PyUnicode_Substring(raw, lo, colon);
+        PyObject *entry = key == NULL ? NULL : PyTuple_Pack(2, key, found);
+        Py_XDECREF(key);
+        Py_DECREF(found);
+        if (append_new(entries, entry) < 0)
+            goto failed;
+    }
+    return entries;
+not_simple:
+    if (PyErr_Occurred())
+        goto failed;
+    Py_DECREF(entries);
+    Py_RETURN_NONE;
+failed:
+    Py_DECREF(entries);
+    return NULL;
+}
+
 /* Whether a token is dropped: a space, all whitespace, or a stop word. */
 static int
 dropped(PyObject *tok, PyObject *stop)
@@ -1585,6 +1741,7 @@ static PyMethodDef methods[] = {
     {"fold", (PyCFunction)(void (*)(void))native_fold, METH_FASTCALL, "fold(text, table) -> str"},
     {"compact", (PyCFunction)(void (*)(void))native_compact, METH_FASTCALL, "compact(text, table) -> str"},
     {"tidy_lines", (PyCFunction)(void (*)(void))native_tidy_lines, METH_FASTCALL, "tidy_lines(text, spaces) -> str"},
+    {"front_lines", (PyCFunction)(void (*)(void))native_front_lines, METH_FASTCALL, "front_lines(raw) -> list | None"},
     {"filter_tokens", (PyCFunction)(void (*)(void))native_filter_tokens, METH_FASTCALL,
      "filter_tokens(tokens, stopwords) -> list"},
     {"count_terms", (PyCFunction)(void (*)(void))native_count_terms, METH_FASTCALL,

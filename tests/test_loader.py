@@ -17,6 +17,7 @@ from retrieval.dates import timezone
 from retrieval.frontyaml import simple_mapping
 from retrieval.loader import MalformedPost, _FrontMatterLoader, parse_post, path_id
 from retrieval.markup import display_title, plain_text, source_url
+from retrieval.native import native
 
 from conftest import MALFORMED
 
@@ -155,6 +156,25 @@ def test_the_front_matter_fast_path_reads_what_yaml_reads(raw: str):
     fast = simple_mapping(raw, _FrontMatterLoader)
     if fast is not None:  # (None: the fast path leaves it to YAML)
         assert yaml_reading(raw) == ("ok", fast if fast else None) or (fast == {} and yaml_reading(raw) == ("ok", {}))
+
+
+@given(front_matter() | st.text(USUAL + "\n \xa0\u3000\t", max_size=40) | st.text(max_size=30))
+@settings(max_examples=1500, deadline=None)
+def test_the_front_lines_in_c_equal_the_reference(raw: str):
+    if native is None:
+        pytest.skip("the C extension is not built")
+    assert native.front_lines(raw) == frontyaml.front_lines(raw)
+
+
+def test_the_front_lines_of_the_usual_front_matter():
+    raw = ('title: "新闻联播->温家宝出席会议 | tv.cctv.com"\ndate: 2012-11-05 19:22:59  \n\n'
+           "urlname: 9c92-s1990\ntags: \n- '温家宝'\n- 领导人\ncategories:\n  - tv.cctv.com\n  - 新闻联播\n")
+    expected = [("title", (True, "新闻联播->温家宝出席会议 | tv.cctv.com")), ("date", (False, "2012-11-05 19:22:59")),
+                ("urlname", (False, "9c92-s1990")), ("tags", [(True, "温家宝"), (False, "领导人")]),
+                ("categories", [(False, "tv.cctv.com"), (False, "新闻联播")])]
+    assert frontyaml.front_lines(raw) == expected
+    if native is not None:
+        assert native.front_lines(raw) == expected
 
 
 @pytest.mark.parametrize("scalar", TRICKY)

@@ -205,6 +205,8 @@ def test_bad_arguments_raise_clear_errors():
         native.tidy_lines(b"a", " ")
     with pytest.raises(ValueError, match="at most 8 space characters"):
         native.tidy_lines("a", " " * 9)
+    with pytest.raises(TypeError, match="takes one str"):
+        native.front_lines(b"title: x")
 
 
 @needs_native

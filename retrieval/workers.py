@@ -134,11 +134,13 @@ class WorkerPool:
             self._idle.put(worker)
 
     def _listen(self) -> None:
-        """Take the zygote's reports until it ends (once every worker has)."""
-        stream = self._zygote.stdout  # type: ignore[union-attr]
+        """Take the zygote's reports until it ends (once every worker has). A worker it never
+        reported on (the zygote failed before forking it, say, making the state) has the
+        zygote's own exit status."""
+        zygote = self._zygote
         try:
             while True:
-                kind, *details = receive(stream)  # type: ignore[arg-type]
+                kind, *details = receive(zygote.stdout)  # type: ignore[arg-type,union-attr]
                 with self._news:
                     if kind == "started":
                         self._pids = details[0]
@@ -146,7 +148,14 @@ class WorkerPool:
                         self._ended[details[0]] = details[1]
                     self._news.notify_all()
         except (EOFError, OSError, pickle.UnpicklingError, ValueError):
+            try:
+                status = zygote.wait(timeout=EXIT_WAIT_SECONDS)  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                status = None
             with self._news:
+                for index in range(len(self._workers)):
+                    if status is not None:
+                        self._ended.setdefault(index, status)
                 self._zygote_gone = True
                 self._news.notify_all()
 

@@ -9,6 +9,7 @@ import logging
 import os
 import pickle
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -222,6 +223,25 @@ def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying
     thread.join(60)
     assert not thread.is_alive(), "the map hung"
     assert outcome["error"].startswith("an indexing worker failed (exit status 1): EOFError()")
+
+
+def test_a_zygote_that_cannot_make_the_workers_state_ends_the_map_with_its_exit_status():
+    """The zygote fails before it forks (here: a setup that is not one): the map ends with a
+    WorkerError that gives the zygote's exit status, never a hang."""
+    outcome: dict[str, str] = {}
+
+    def run() -> None:
+        with retrieval.workers.WorkerPool(2, "not a setup") as pool:
+            try:
+                list(pool.map([[("a.md", "a.md")]] * 4))
+            except retrieval.workers.WorkerError as exc:
+                outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the map hung"
+    assert re.match(r"an indexing worker failed \(exit status 1\): (EOFError|BrokenPipeError)", outcome["error"]), outcome
 
 
 def _children(pid: int | str) -> list[int]:

@@ -261,6 +261,9 @@ def main() -> None:
     one's exit status as it ends; it ends after the last."""
     from .analyze import worker_setup
 
+    # Ctrl-C in a terminal goes to the whole process group: it is the parent's to act on, and
+    # the workers (which inherit this) end when their requests do, not with a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed by a library may corrupt the reports
     setup, ends = receive(stdin)
@@ -316,6 +319,8 @@ def _serve(state: Any, requests: int, replies: int, others: list[int]) -> NoRetu
                     state.update(message[1])
                     continue
                 send(stdout, analyze_batch(state, message))
+        status = 0
+    except BrokenPipeError:  # (the parent has gone: nobody waits for the answer)
         status = 0
     except BaseException:  # (its traceback goes to stderr, as a process's would)
         traceback.print_exc()

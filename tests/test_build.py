@@ -225,6 +225,20 @@ def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying
     assert outcome["error"].startswith("an indexing worker failed (exit status 1): EOFError()")
 
 
+def test_ctrl_c_is_the_parents_to_act_on_the_workers_go_on(many: Path):
+    """Ctrl-C in a terminal reaches the whole process group: the zygote and the workers leave
+    it to the parent (which stops the build, and with it them) and finish what they were sent."""
+    files = sorted(many.glob("*.md"))[:8]
+    with retrieval.workers.WorkerPool(2, Setup("Asia/Shanghai")) as pool:
+        first = list(pool.map([[(str(f), f.name)] for f in files[:2]]))
+        workers = pool.pids
+        zygote = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        for pid in (zygote, *workers):
+            os.kill(pid, signal.SIGINT)
+        rest = list(pool.map([[(str(f), f.name)] for f in files[2:]]))
+    assert [a.rel for b in first + rest for a in b.analyses] == [f.name for f in files]
+
+
 def test_a_zygote_that_cannot_make_the_workers_state_ends_the_map_with_its_exit_status():
     """The zygote fails before it forks (here: a setup that is not one): the map ends with a
     WorkerError that gives the zygote's exit status, never a hang."""

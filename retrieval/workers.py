@@ -79,7 +79,8 @@ class WorkerError(RuntimeError):
 
 
 class _Worker:
-    """The parent's end of one worker: its two pipes, and its pid once the zygote says it."""
+    """The parent's end of one worker: its number (the zygote's reports name it by that) and
+    its two pipes."""
 
     __slots__ = ("index", "requests", "replies")
 
@@ -114,20 +115,25 @@ class WorkerPool:
             raise
 
     def _start(self, size: int, setup: Any, env: dict[str, str]) -> None:
-        theirs: list[tuple[int, int]] = []  # each worker's (requests to read, replies to write)
+        theirs: list[int] = []  # per worker: its requests' end to read, its replies' to write
         try:
             for index in range(size):
                 requests_r, requests_w = os.pipe()
-                replies_r, replies_w = os.pipe()
-                theirs.append((requests_r, replies_w))
-                self._workers.append(_Worker(index, open(requests_w, "wb"), open(replies_r, "rb")))
+                requests = open(requests_w, "wb")
+                theirs.append(requests_r)
+                try:
+                    replies_r, replies_w = os.pipe()
+                except OSError:
+                    requests.close()
+                    raise
+                theirs.append(replies_w)
+                self._workers.append(_Worker(index, requests, open(replies_r, "rb")))
             self._zygote = subprocess.Popen([sys.executable, "-P", "-m", "retrieval.workers"], stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, env=env, pass_fds=[fd for pair in theirs for fd in pair])
+                                            stdout=subprocess.PIPE, env=env, pass_fds=theirs)
         finally:
-            for pair in theirs:  # (the zygote has its own copies: a worker's end must be theirs alone)
-                for fd in pair:
-                    os.close(fd)
-        send(self._zygote.stdin, (setup, theirs))  # type: ignore[arg-type]
+            for fd in theirs:  # (the zygote has its own copies: a worker's ends must be its alone)
+                os.close(fd)
+        send(self._zygote.stdin, (setup, list(zip(theirs[0::2], theirs[1::2]))))  # type: ignore[arg-type]
         self._zygote.stdin.close()  # type: ignore[union-attr]
         threading.Thread(target=self._listen, name="worker-zygote", daemon=True).start()
         for worker in self._workers:

@@ -279,6 +279,7 @@ def test_the_workers_are_forked_from_one_zygote_and_share_what_it_loaded(many: P
     each, most of its memory is shared with the other, and when the pool closes, none of them
     is left running."""
     files = sorted(many.glob("*.md"))[:8]
+    open_files = len(os.listdir("/proc/self/fd"))
     with retrieval.workers.WorkerPool(2, Setup("Asia/Shanghai")) as pool:
         results = list(pool.map([[(str(f), f.name)] for f in files]))
         workers = pool.pids
@@ -290,6 +291,18 @@ def test_the_workers_are_forked_from_one_zygote_and_share_what_it_loaded(many: P
             assert memory["Private_Dirty"] < memory["Shared_Dirty"], memory
         zygote = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
     assert [Path(f"/proc/{pid}").exists() for pid in (*workers, zygote)] == [False, False, False]
+    assert len(os.listdir("/proc/self/fd")) == open_files  # (every pipe closed)
+
+
+def test_a_pool_that_cannot_start_its_zygote_leaves_no_pipe_open(monkeypatch):
+    def no_process(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(retrieval.workers.subprocess, "Popen", no_process)
+    open_files = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(retrieval.workers.WorkerError, match="cannot start an indexing worker: .Errno 11."):
+        retrieval.workers.WorkerPool(3, Setup("Asia/Shanghai"))
+    assert len(os.listdir("/proc/self/fd")) == open_files
 
 
 def test_a_build_whose_workers_are_killed_goes_on_in_its_own_process(many: Path, tmp_path: Path, monkeypatch,

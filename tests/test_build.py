@@ -209,12 +209,18 @@ def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying
     fail too, rather than waiting for one for ever (a million-post build once hung so)."""
     files = sorted(many.glob("*.md"))[:8]
     good = [[(str(f), f.name)] for f in files]
+    error = _map_error(Setup("Asia/Shanghai"), [*good[:2], *[5] * dying, *good[2:]])
+    assert error.startswith("an indexing worker failed (exit status 1): EOFError()")
+
+
+def _map_error(setup: object, batches: list) -> str:
+    """The WorkerError a two-worker map of ``batches`` ends with; it must end within a minute."""
     outcome: dict[str, str] = {}
 
     def run() -> None:
-        with retrieval.workers.WorkerPool(2, Setup("Asia/Shanghai")) as pool:
+        with retrieval.workers.WorkerPool(2, setup) as pool:
             try:
-                list(pool.map([*good[:2], *[5] * dying, *good[2:]]))
+                list(pool.map(batches))
             except retrieval.workers.WorkerError as exc:
                 outcome["error"] = str(exc)
 
@@ -222,7 +228,7 @@ def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying
     thread.start()
     thread.join(60)
     assert not thread.is_alive(), "the map hung"
-    assert outcome["error"].startswith("an indexing worker failed (exit status 1): EOFError()")
+    return outcome["error"]
 
 
 def test_ctrl_c_is_the_parents_to_act_on_the_workers_go_on(many: Path):
@@ -232,8 +238,7 @@ def test_ctrl_c_is_the_parents_to_act_on_the_workers_go_on(many: Path):
     with retrieval.workers.WorkerPool(2, Setup("Asia/Shanghai")) as pool:
         first = list(pool.map([[(str(f), f.name)] for f in files[:2]]))
         workers = pool.pids
-        zygote = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        for pid in (zygote, *workers):
+        for pid in (_parent(workers[0]), *workers):
             os.kill(pid, signal.SIGINT)
         rest = list(pool.map([[(str(f), f.name)] for f in files[2:]]))
     assert [a.rel for b in first + rest for a in b.analyses] == [f.name for f in files]
@@ -242,20 +247,12 @@ def test_ctrl_c_is_the_parents_to_act_on_the_workers_go_on(many: Path):
 def test_a_zygote_that_cannot_make_the_workers_state_ends_the_map_with_its_exit_status():
     """The zygote fails before it forks (here: a setup that is not one): the map ends with a
     WorkerError that gives the zygote's exit status, never a hang."""
-    outcome: dict[str, str] = {}
+    error = _map_error("not a setup", [[("a.md", "a.md")]] * 4)
+    assert re.match(r"an indexing worker failed \(exit status 1\): (EOFError|BrokenPipeError)", error), error
 
-    def run() -> None:
-        with retrieval.workers.WorkerPool(2, "not a setup") as pool:
-            try:
-                list(pool.map([[("a.md", "a.md")]] * 4))
-            except retrieval.workers.WorkerError as exc:
-                outcome["error"] = str(exc)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(60)
-    assert not thread.is_alive(), "the map hung"
-    assert re.match(r"an indexing worker failed \(exit status 1\): (EOFError|BrokenPipeError)", outcome["error"]), outcome
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def _children(pid: int | str) -> list[int]:
@@ -289,7 +286,7 @@ def test_the_workers_are_forked_from_one_zygote_and_share_what_it_loaded(many: P
             memory = _memory(pid)
             assert memory["Shared_Dirty"] >= SHARED_KB, memory  # (about 77 MB here; 0 for processes of their own)
             assert memory["Private_Dirty"] < memory["Shared_Dirty"], memory
-        zygote = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        zygote = _parent(workers[0])
     assert [Path(f"/proc/{pid}").exists() for pid in (*workers, zygote)] == [False, False, False]
     assert len(os.listdir("/proc/self/fd")) == open_files  # (every pipe closed)
 

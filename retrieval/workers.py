@@ -159,8 +159,8 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 status = None
             with self._news:
-                for index in range(len(self._workers)):
-                    if status is not None:
+                if status is not None:
+                    for index in range(len(self._workers)):
                         self._ended.setdefault(index, status)
                 self._zygote_gone = True
                 self._news.notify_all()
@@ -244,6 +244,7 @@ class WorkerPool:
         self._workers.clear()
 
     def _kill_the_rest(self) -> None:
+        """Kill the workers the zygote has not reported ended, then the zygote."""
         with self._news:
             running = [pid for index, pid in enumerate(self._pids) if index not in self._ended]
         for pid in running:

@@ -105,6 +105,7 @@ class WorkerPool:
         self._pids: list[int] = []
         self._ended: dict[int, int | str] = {}  # per worker: its exit status (or why it never started)
         self._zygote_gone = False
+        self._size = size
         try:
             self._start(size, setup, env)
         except OSError as exc:  # (no process to be had: out of memory or of processes)
@@ -160,7 +161,7 @@ class WorkerPool:
                 status = None
             with self._news:
                 if status is not None:
-                    for index in range(len(self._workers)):
+                    for index in range(self._size):
                         self._ended.setdefault(index, status)
                 self._zygote_gone = True
                 self._news.notify_all()
@@ -244,16 +245,20 @@ class WorkerPool:
         self._workers.clear()
 
     def _kill_the_rest(self) -> None:
-        """Kill the workers the zygote has not reported ended, then the zygote."""
+        """Kill the workers the zygote has not reported ended; the zygote reaps them, reports
+        them and ends (else it is killed too)."""
         with self._news:
             running = [pid for index, pid in enumerate(self._pids) if index not in self._ended]
         for pid in running:
             try:
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
+            except OSError:  # (it ended meanwhile)
                 pass
-        self._zygote.kill()  # type: ignore[union-attr]
-        self._zygote.wait()  # type: ignore[union-attr]
+        try:
+            self._zygote.wait(timeout=EXIT_WAIT_SECONDS)  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            self._zygote.kill()  # type: ignore[union-attr]
+            self._zygote.wait()  # type: ignore[union-attr]
 
     def __enter__(self) -> "WorkerPool":
         return self

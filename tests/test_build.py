@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,36 @@ def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying
     good = [[(str(f), f.name)] for f in files]
     error = _map_error(Setup("Asia/Shanghai"), [*good[:2], *[5] * dying, *good[2:]])
     assert error.startswith("an indexing worker failed (exit status 1): EOFError()")
+
+
+def test_a_pool_closing_kills_a_worker_that_is_stuck(tmp_path: Path, monkeypatch):
+    """A worker stuck on a file (a FIFO nobody writes to: its open never returns) cannot hold
+    the pool's closing for ever: after CLOSE_WAIT_SECONDS it and the zygote are killed, and the
+    map waiting for it ends with an error."""
+    fifo = tmp_path / "stuck.md"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(retrieval.workers, "CLOSE_WAIT_SECONDS", 1.0)
+    pool = retrieval.workers.WorkerPool(2, Setup("Asia/Shanghai"))
+    outcome: dict[str, str] = {}
+
+    def run() -> None:
+        try:
+            list(pool.map([[(str(fifo), fifo.name)]]))
+        except retrieval.workers.WorkerError as exc:
+            outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(pool.pids) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = pool.pids
+    zygote = _parent(workers[0])
+    pool.close()
+    thread.join(30)
+    assert not thread.is_alive(), "the map hung"
+    assert outcome["error"].startswith("an indexing worker failed (exit status -9)"), outcome
+    assert [Path(f"/proc/{pid}").exists() for pid in (*workers, zygote)] == [False, False, False]
 
 
 def _map_error(setup: object, batches: list) -> str:

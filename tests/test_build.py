@@ -216,8 +216,8 @@ def test_workers_that_die_end_the_map_with_an_error_not_a_hang(many: Path, dying
 
 def test_a_pool_closing_kills_a_worker_that_is_stuck(tmp_path: Path, monkeypatch):
     """A worker stuck on a file (a FIFO nobody writes to: its open never returns) cannot hold
-    the pool's closing for ever: after CLOSE_WAIT_SECONDS it and the zygote are killed, and the
-    map waiting for it ends with an error."""
+    the pool's closing for ever: after CLOSE_WAIT_SECONDS it is killed, the zygote reaps it and
+    ends, and the map waiting for it ends with an error."""
     fifo = tmp_path / "stuck.md"
     os.mkfifo(fifo)
     monkeypatch.setattr(retrieval.workers, "CLOSE_WAIT_SECONDS", 1.0)

@@ -48,9 +48,9 @@ Progress = Callable[[int], None]
 class Analysis:
     """One file: its stat and digest, and either its post (as the store files it: ``filed``,
     and keeps it: ``document``, a frame of the store's when ``frame_key`` names its dictionary)
-    and terms or why it was skipped (and, for a reason that time removes, when to look again:
-    ``recheck_at``, epoch seconds). ``terms`` is filled in by the parent (a worker sends
-    ``span``: rows of its batch's postings and the post's length in tokens)."""
+    and where its terms are in its :class:`Batch` (``span``: the rows of the batch's postings
+    and the post's length in tokens), or why it was skipped (and, for a reason that time
+    removes, when to look again: ``recheck_at``, epoch seconds)."""
 
     rel: str
     size: int
@@ -60,7 +60,6 @@ class Analysis:
     document: bytes | None = None
     frame_key: bytes | None = None
     span: tuple[int, int, int] | None = None
-    terms: DocTerms | None = None
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     recheck_at: float | None = None
@@ -85,8 +84,9 @@ class Setup:
 @dataclass(slots=True)
 class Batch:
     """A batch's analyses and their postings: rows ``span[0]:span[1]`` of ``terms`` (the
-    worker's own term numbers), ``tfs`` and ``in_title`` are one post's; ``new_terms`` are the
-    worker's terms numbered since its previous batch, in order."""
+    worker's own term numbers, the vocabulary's once :meth:`TermMap.translate` has been),
+    ``tfs`` and ``in_title`` are one post's; ``new_terms`` are the worker's terms numbered
+    since its previous batch, in order."""
 
     analyses: list[Analysis]
     new_terms: list[str]
@@ -94,6 +94,20 @@ class Batch:
     tfs: np.ndarray
     in_title: np.ndarray
     source: int = 0
+
+    def __len__(self) -> int:
+        return len(self.analyses)
+
+    def terms_of(self, analyses: list[Analysis]) -> DocTerms:
+        """The postings of ``analyses``, posts of this batch that follow each other and each
+        have a span, as one :class:`~retrieval.index.DocTerms` (views, not copies)."""
+        spans = [a.span for a in analyses]
+        lo, hi = spans[0][0], spans[-1][1]  # type: ignore[index]
+        rows = np.fromiter((end - start for start, end, _ in spans), np.int64, len(spans))  # type: ignore[misc]
+        if int(rows.sum()) != hi - lo:
+            raise ValueError("the posts' rows do not follow each other")
+        lengths = np.fromiter((length for _, _, length in spans), np.int32, len(spans))  # type: ignore[misc]
+        return DocTerms(self.terms[lo:hi], self.tfs[lo:hi], self.in_title[lo:hi], rows, lengths)
 
 
 def count_terms(title_tokens: list[str], body_tokens: list[str], numbers: dict[str, int],
@@ -161,16 +175,12 @@ class TermMap:
         self._to_vocab = np.zeros(0, np.int32)
 
     def translate(self, batch: Batch, vocab: Strings) -> None:
-        """Give the batch's analyses their terms in ``vocab``'s numbers (adding the worker's
-        new terms to it: a term of a post that is then skipped costs one entry)."""
+        """Number the batch's terms as ``vocab`` does (adding the worker's new terms to it: a
+        term of a post that is then skipped costs one entry)."""
         if batch.new_terms:
             added = np.asarray(vocab.add_all(batch.new_terms), np.int32)
             self._to_vocab = np.concatenate([self._to_vocab, added])
-        terms = self._to_vocab[batch.terms]
-        for a in batch.analyses:
-            if a.span is not None:
-                lo, hi, length = a.span
-                a.terms = DocTerms(terms[lo:hi], batch.tfs[lo:hi], batch.in_title[lo:hi], length)
+        batch.terms = self._to_vocab[batch.terms]
 
 
 def _read(path: str | Path) -> tuple[os.stat_result, bytes | None]:
@@ -307,10 +317,11 @@ def analyze_many(
     workers: int | None = None,
     progress: Progress | None = None,
     dictionary: Callable[[], bytes] = lambda: b"",
-) -> Iterator[Analysis]:
+) -> Iterator[Batch]:
     """Analyze the files named ``rels`` (relative names; ``path_of`` gives each one's path), in
-    order, their terms numbered in the vocabulary ``vocab()`` returns when a batch comes (the
-    caller may load its index again between two analyses: see :meth:`Archive._analyze`); with
+    order, a batch at a time, their terms numbered in the vocabulary ``vocab()`` returns when a
+    batch comes (the caller may load its index again between two batches, or within one: a term
+    keeps its number, see :meth:`Archive._analyze`); with
     ``workers`` processes (default: :func:`default_workers`) when there are many (see
     :mod:`retrieval.workers`). Batches are made as they are sent, so a build never holds the
     (path, name) pairs of all its files at once. Once ``dictionary()``, the store's trained
@@ -327,9 +338,9 @@ def analyze_many(
         try:
             with WorkerPool(workers, Setup(setup.tz_name, user_dict, setup.site)) as pool:
                 given = _Given(dictionary, pool.update)
-                for analysis in _translated(pool.map(_batches(rels, path_of)), maps, vocab, given, progress):
-                    yield analysis
-                    done += 1
+                for batch in _translated(pool.map(_batches(rels, path_of)), maps, vocab, given, progress):
+                    yield batch
+                    done += len(batch)
         except WorkerError as exc:  # (killed, say, by the kernel for memory): the rest here
             log.warning("%s; reading the %d files left in this process", exc, len(rels) - done)
         else:
@@ -362,11 +373,11 @@ def _batches(rels: Sequence[str], path_of: Callable[[str], str], start: int = 0)
 
 
 def _translated(batches: Iterator[Batch], maps: dict[int, TermMap], vocab: Callable[[], Strings],
-                given: _Given, progress: Progress | None) -> Iterator[Analysis]:
+                given: _Given, progress: Progress | None) -> Iterator[Batch]:
     for batch in batches:
         term_map = maps.get(batch.source) or maps.setdefault(batch.source, TermMap())
         term_map.translate(batch, vocab())
-        yield from batch.analyses
+        yield batch
         given()
         if progress:
             progress(len(batch.analyses))

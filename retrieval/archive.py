@@ -16,13 +16,13 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .analyze import Analysis, Setup, analyze_many
+from .analyze import Analysis, Batch, Setup, analyze_many
 from .bm25 import BM25Params
 from .dates import DEFAULT_TIMEZONE, timezone
 from .docstore import LABEL_KINDS, UNDATED, DocStore, LabelLists, PostIds
 from .files import COLUMNS, FileEntry, FileTable
 from .hexo import SiteError, find_site
-from .index import InvertedIndex
+from .index import DocTerms, InvertedIndex
 from .matching import PostMatcher
 from .post import Post
 from .gaps import DocGaps
@@ -543,15 +543,19 @@ class Archive:
             self._dirty_files.add(rel)
         readable = jobs.readable
         checkpoints = self._dir is not None and not self.read_only
-        analyses = analyze_many(readable, self._scanner.path, self._setup(), self.tokenizer,
-                                lambda: self.index.vocab, self.workers, counter,
-                                lambda: self.docs.stored.trained_dictionary)
-        with closing(analyses):  # (the worker processes end here, even on an error)
-            for done, analysis in enumerate(analyses, 1):
-                self._apply(analysis, result, force)
-                self._dirty_files.add(analysis.rel)
-                if checkpoints and done % CHECKPOINT_FILES == 0 and done < len(readable):
-                    self._checkpoint()  # (a full save: the file table so far is written whole)
+        batches = analyze_many(readable, self._scanner.path, self._setup(), self.tokenizer,
+                               lambda: self.index.vocab, self.workers, counter,
+                               lambda: self.docs.stored.trained_dictionary)
+        done = 0
+        with closing(batches):  # (the worker processes end here, even on an error)
+            for batch in batches:
+                left = batch.analyses
+                while left:  # (in parts, when a checkpoint falls within the batch)
+                    cut = CHECKPOINT_FILES - done % CHECKPOINT_FILES if checkpoints else len(left)
+                    self._apply_batch(batch, left[:cut], result, force)
+                    done, left = done + len(left[:cut]), left[cut:]
+                    if checkpoints and done % CHECKPOINT_FILES == 0 and done < len(readable):
+                        self._checkpoint()  # (a full save: the file table so far is written whole)
 
     def _checkpoint(self) -> None:
         """Merge and save what is indexed so far, and load it again (in the middle of a long
@@ -571,7 +575,62 @@ class Archive:
     def _setup(self) -> Setup:
         return Setup(self.tz_name, site=self.site)
 
-    def _apply(self, a: Analysis, result: RefreshResult, force: bool = False) -> None:
+    def _apply_batch(self, batch: Batch, analyses: list[Analysis], result: RefreshResult, force: bool) -> None:
+        """:meth:`_apply` of each of ``analyses`` (posts of ``batch``), in order; the runs of
+        them that are new posts (:meth:`_new_posts`: nearly every post of a build) filed a run at
+        once: filing the batches of 50,000 news posts took 17-18 µs a post instead of 22-29 (one
+        process, the batches made first, three alternating runs; in a build, where this process
+        shares the cores with the workers, the difference is within the noise)."""
+        new = self._new_posts(analyses, force)
+        start = 0
+        for i, a in enumerate(analyses):
+            if new[i]:
+                continue
+            if start < i:
+                self._add_new(batch, analyses[start:i], result)
+            self._apply(a, result, force, batch.terms_of([a]) if a.span is not None else None)
+            start = i + 1
+        if start < len(analyses):
+            self._add_new(batch, analyses[start:], result)
+        self._dirty_files.update(a.rel for a in analyses)
+
+    def _new_posts(self, analyses: list[Analysis], force: bool) -> list[bool]:
+        """Per analysis, whether :meth:`_apply` would simply add it: a post to index, from a
+        file the table does not know, with an id no document has had (nor an analysis before
+        it here). Looked up together: the names' and ids' hashes searched at once."""
+        if force:
+            return [False] * len(analyses)
+        known = self.files.known([a.rel for a in analyses]).tolist()
+        ids = [a.filed.id if a.filed is not None else "" for a in analyses]
+        had = (self.docs.ids.numbers_of(ids) >= 0).tolist()
+        seen: set[str] = set()
+        new = []
+        for a, post_id, file_known, id_had in zip(analyses, ids, known, had):
+            indexable = a.filed is not None and a.span is not None and a.document is not None
+            new.append(indexable and not file_known and not id_had and post_id not in seen)
+            if a.filed is not None:
+                seen.add(post_id)
+        return new
+
+    def _add_new(self, batch: Batch, analyses: list[Analysis], result: RefreshResult) -> None:
+        """Index new posts (see :meth:`_new_posts`) of ``batch`` that follow each other."""
+        doc = self.index.add(batch.terms_of(analyses))
+        stored = self.docs.append_many([a.filed for a in analyses], [a.document for a in analyses],  # type: ignore[misc]
+                                       [a.frame_key for a in analyses])
+        assert doc == stored, "index and document store out of step"
+        files = self.files
+        for a in analyses:
+            for warning in a.warnings:
+                log.debug("%s: %s", a.rel, warning)
+            files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.filed.id, None, a.warnings)  # type: ignore[union-attr]
+            doc += 1
+        if not self._building:  # (everything a build indexes is new: nobody needs the list)
+            result.added.extend(a.filed.id for a in analyses)  # type: ignore[union-attr]
+
+    def _apply(self, a: Analysis, result: RefreshResult, force: bool = False, terms: DocTerms | None = None) -> None:
+        """File one analysis (``terms``: its post's, when it has one) as what it is: a file
+        touched but not changed, a post withdrawn, a file skipped, a duplicate id, a changed
+        post, or a new one."""
         old = self.files.get(a.rel)
         if old is not None and old.digest == a.digest and old.reason is None and not force:
             self.files[a.rel] = replace(old, size=a.size, mtime_ns=a.mtime_ns)  # touched, not changed
@@ -582,7 +641,7 @@ class Archive:
             self._freed.add(old.post_id)  # type: ignore[arg-type]
             result.removed.append(old.post_id)  # type: ignore[arg-type]
             old = None
-        if a.filed is None or a.terms is None or a.document is None:
+        if a.filed is None or terms is None or a.document is None:
             # Keep the last good version indexed (the file may be half-written); retry when it changes.
             log.log(logging.INFO if a.unpublished else logging.WARNING, "skipped %s: %s", a.rel, a.reason)
             result.skipped[a.rel] = a.reason or "unreadable"
@@ -605,7 +664,7 @@ class Archive:
             result.added.append(a.filed.id)
         for warning in a.warnings:
             log.debug("%s: %s", a.rel, warning)
-        doc = self.index.add(a.terms)
+        doc = self.index.add(terms)
         stored = self.docs.append(a.filed, a.document, a.frame_key)
         assert doc == stored, "index and document store out of step"
         self.files[a.rel] = FileEntry(a.size, a.mtime_ns, a.digest, doc, a.filed.id, None, a.warnings)

@@ -196,6 +196,24 @@ class DocStore:
         self.labels["categories"].add_all(filed.categories, doc)
         return doc
 
+    def append_many(self, filed: list[Filed], data: list[bytes], keys: list[bytes | None]) -> int:
+        """:meth:`append` of each post (with its data and key), at once where they are all
+        frames of one dictionary (a worker's batch); returns the first one's number."""
+        first = len(self)
+        key = keys[0] if keys else None
+        if key is None or any(other != key for other in keys):
+            for one, its_data, its_key in zip(filed, data, keys):
+                self.append(one, its_data, its_key)
+            return first
+        self.stored.append_frames(data, key)
+        self.ids.extend([one.id for one in filed])
+        self._new_dates.frombytes(np.fromiter((one.date for one in filed), np.int64, len(filed)).tobytes())
+        tags, categories = self.labels["tags"], self.labels["categories"]
+        for doc, one in enumerate(filed, first):
+            tags.add_all(one.tags, doc)
+            categories.add_all(one.categories, doc)
+        return first
+
     def flush(self) -> None:
         """Fold appended dates into the ``dates`` array."""
         if self._new_dates:

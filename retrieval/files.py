@@ -127,6 +127,17 @@ class FileTable(Lookup):
         row = self._names.get(rel)
         return None if row is None else self._row_entry(row)
 
+    def known(self, rels: list[str]) -> np.ndarray:
+        """Per name, whether :meth:`get` finds an entry for it: a batch's at once (the saved
+        names' hashes searched together, no entry made)."""
+        found = self._names.numbers_of(rels) >= 0 if self._rows else np.zeros(len(rels), np.bool_)
+        changed = self._changed
+        if changed:
+            for i, rel in enumerate(rels):
+                if rel in changed:
+                    found[i] = changed[rel] is not None
+        return found
+
     def unchanged(self, rel: str, size: int, mtime_ns: int, now: float) -> bool:
         """Whether ``rel`` is known with this size and time, and not due to be read again at
         ``now`` (epoch seconds); checked on the columns, no entry made (a full scan asks this

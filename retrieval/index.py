@@ -35,13 +35,25 @@ RUN_POSTINGS = 4_000_000
 
 @dataclass(frozen=True, slots=True)
 class DocTerms:
-    """A document's distinct terms (vocabulary numbers), their frequencies and title flags,
-    and its length in tokens (see :class:`~retrieval.analyze.TermCounter`, which counts them)."""
+    """Documents' distinct terms (vocabulary numbers), their frequencies and title flags, one
+    row a term, the documents' rows one after another; per document, how many rows it has
+    and its length in tokens (see :class:`~retrieval.analyze.TermCounter`, which counts them).
+    A build adds a worker's batch of documents as one (see :meth:`InvertedIndex.add`)."""
 
     terms: np.ndarray
     tfs: np.ndarray
     in_title: np.ndarray
-    length: int
+    rows: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def one(cls, terms: np.ndarray, tfs: np.ndarray, in_title: np.ndarray, length: int) -> "DocTerms":
+        """A single document's."""
+        return cls(terms, tfs, in_title, np.array([terms.shape[0]], np.int64), np.array([length], np.int32))
+
+    def __len__(self) -> int:
+        """How many documents."""
+        return int(self.rows.shape[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,13 +169,14 @@ class InvertedIndex:
 
     # ---- updates ----------------------------------------------------------------------------
     def add(self, terms: DocTerms) -> int:
-        """Queue a document for the delta segment; returns its number. Call :meth:`commit` after."""
+        """Queue documents for the delta segment; returns the first one's number (the rest
+        follow it). Call :meth:`commit` after."""
         doc = self.n_docs
         if not self._queued:
             self._run_base = doc
         self._queued.append(terms)
         self._queued_postings += terms.terms.shape[0]
-        self._pending_lens.append(terms.length)
+        self._pending_lens.frombytes(np.asarray(terms.lengths, np.int32).tobytes())
         if self._queued_postings >= RUN_POSTINGS:
             self._pack_run()
         return doc
@@ -174,8 +187,8 @@ class InvertedIndex:
             return
         queued, self._queued, self._queued_postings = self._queued, [], 0
         terms = np.concatenate([d.terms for d in queued])
-        docs = np.repeat(np.arange(self._run_base, self._run_base + len(queued), dtype=np.int32),
-                         [d.terms.shape[0] for d in queued])
+        rows = np.concatenate([d.rows for d in queued])
+        docs = np.repeat(np.arange(self._run_base, self._run_base + rows.shape[0], dtype=np.int32), rows)
         tfs = np.concatenate([d.tfs for d in queued])
         flags = np.concatenate([d.in_title for d in queued])
         self._runs.append(Segment.from_postings(terms, docs, tfs, flags, int(terms.max()) + 1 if terms.size else 0))

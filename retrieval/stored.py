@@ -136,6 +136,9 @@ class Column:
     def append(self, value: int) -> None:
         self._new.append(value)
 
+    def extend(self, values: np.ndarray) -> None:
+        self._new.frombytes(np.asarray(values, np.int64).tobytes())
+
     def array(self) -> np.ndarray:
         return np.concatenate([np.asarray(self._saved, np.int64), np.frombuffer(self._new, np.int64)])
 
@@ -183,6 +186,15 @@ class FrameStore:
             raise ValueError("a frame made with a dictionary this store does not have")
         self.seal()
         self._add_frame(frame)
+
+    def append_frames(self, frames: list[bytes], key: bytes) -> None:
+        """:meth:`append_frame` of each (a worker's batch of posts, filed at once)."""
+        if not self._dictionary or key != self._codec.key:
+            raise ValueError("a frame made with a dictionary this store does not have")
+        self.seal()
+        lengths = np.fromiter(map(len, frames), np.int64, len(frames))
+        self._added.append(b"".join(frames))
+        self._offsets.extend(self._offsets.last() + np.cumsum(lengths))
 
     def _add_frame(self, frame: bytes) -> None:
         self._added.append(frame)

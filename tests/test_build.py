@@ -145,8 +145,8 @@ def test_workers_compress_the_posts_once_the_store_has_its_dictionary(many: Path
     monkeypatch.setattr(retrieval.stored, "TRAIN_DOCS", 100)
     monkeypatch.setattr(retrieval.workers, "AHEAD", 1)  # the last two batches are sent after it is trained
     made: list[bytes] = []
-    monkeypatch.setattr(FrameStore, "append_frame", lambda self, frame, key, real=FrameStore.append_frame: (
-        made.append(frame), real(self, frame, key)))
+    monkeypatch.setattr(FrameStore, "append_frames", lambda self, frames, key, real=FrameStore.append_frames: (
+        made.extend(frames), real(self, frames, key)))
     pooled = Archive.open(many, tmp_path / "pooled", workers=2, settle_seconds=0)
     posts = len(pooled)
     assert 64 + posts % 64 <= len(made) <= posts - 2 * 64 and posts == POOL_THRESHOLD + 60
@@ -405,13 +405,13 @@ def test_a_build_and_a_large_refresh_collect_garbage_less_often_then_as_before(t
         write_post(content, f"p{i}.md", f"新闻{i}", "香港经济。", urlname=f"p{i}")
     before = gc.get_threshold()
     seen: list[int] = []
-    real = Archive._apply
+    real = Archive._apply_batch
 
-    def noting(self, *args, **kwargs):
-        seen.append(gc.get_threshold()[0])
-        return real(self, *args, **kwargs)
+    def noting(self, batch, analyses, *args):
+        seen.extend([gc.get_threshold()[0]] * len(analyses))
+        return real(self, batch, analyses, *args)
 
-    monkeypatch.setattr(Archive, "_apply", noting)
+    monkeypatch.setattr(Archive, "_apply_batch", noting)
     archive = Archive.open(content, tmp_path / "index", settle_seconds=0)
     assert seen == [retrieval.archive.FEWER_COLLECTIONS_THRESHOLD] * 3 != [before[0]] * 3
     assert gc.get_threshold() == before
@@ -430,7 +430,7 @@ def test_a_build_and_a_large_refresh_collect_garbage_less_often_then_as_before(t
     def failing(self, *args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(Archive, "_apply", failing)
+    monkeypatch.setattr(Archive, "_apply_batch", failing)
     for i in (6, 7):
         write_post(content, f"p{i}.md", f"新闻{i}", "香港经济。", urlname=f"p{i}")
     with pytest.raises(RuntimeError, match="disk on fire"):

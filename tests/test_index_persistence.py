@@ -434,3 +434,35 @@ def test_stored_posts_are_read_without_read_ahead(content: Path, tmp_path: Path)
     store = json.loads((index / MANIFEST).read_text())["files"]["store"]["name"]
     gaps = json.loads((index / MANIFEST).read_text())["files"]["main.gaps"]["name"]
     assert (read_ahead[store], read_ahead[gaps]) == (False, True)
+
+
+def test_one_refresh_files_new_changed_and_duplicate_posts_in_order(tmp_path: Path):
+    """A batch of files is filed in the order of their names, each as it would be alone: the
+    new posts at once, the rest one by one between them (an id taken by a post just before it
+    in the same batch, or by an edited post whose id changed, makes a duplicate)."""
+    content = tmp_path / "content"
+    write_post(content, "b_existing.md", "旧闻", "香港经济。", urlname="e")
+    write_post(content, "c_moved.md", "搬家", "香港教育。", urlname="m")
+    archive = Archive.open(content, tmp_path / "index", settle_seconds=0)
+    write_post(content, "a_new.md", "新闻甲", "科技创新。", urlname="n1")
+    write_post(content, "c_moved.md", "搬家", "香港教育改革。", urlname="m2")  # its id changes
+    write_post(content, "d_dup1.md", "同号一", "农业。", urlname="d")
+    write_post(content, "d_dup2.md", "同号二", "农业改革。", urlname="d")  # taken by d_dup1 just before
+    write_post(content, "e_taken.md", "抢号", "文化。", urlname="e")  # taken by b_existing
+    write_post(content, "f_new.md", "新闻乙", "医疗。", urlname="n2")
+    write_post(content, "g_m2.md", "抢新号", "城市。", urlname="m2")  # taken by c_moved's new id
+    result = archive.refresh()
+    assert result.added == ["n1", "d", "n2"]
+    assert result.changed == ["m2"]
+    assert result.removed == []
+    assert result.skipped == {
+        "d_dup2.md": "duplicate id 'd' (already used by d_dup1.md)",
+        "e_taken.md": "duplicate id 'e' (already used by b_existing.md)",
+        "g_m2.md": "duplicate id 'm2' (already used by c_moved.md)",
+    }
+    assert sorted(archive.post_ids()) == ["d", "e", "m2", "n1", "n2"]
+    assert [hit.post.id for hit in archive.search("农业").hits] == ["d"]
+    assert archive.get("m2").body == "香港教育改革。" and archive.get("m") is None
+    reopened = Archive.open(content, tmp_path / "index", settle_seconds=0)
+    assert sorted(reopened.post_ids()) == ["d", "e", "m2", "n1", "n2"]
+    assert reopened.files["d_dup2.md"].reason == "duplicate id 'd' (already used by d_dup1.md)"

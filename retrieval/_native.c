@@ -232,6 +232,47 @@ native_tidy_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* ascii_mask(text) -> int: bit i set when chr(i) (i < 128) occurs in the text. */
+#define ASCII_MASK_LOOP(type)                                                                \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                     \
+        Py_UCS4 ch = ((const type *)data)[i];                                                \
+        if (ch < 64)                                                                         \
+            lo |= (uint64_t)1 << ch;                                                         \
+        else if (ch < 128)                                                                   \
+            hi |= (uint64_t)1 << (ch - 64);                                                  \
+    }
+
+static PyObject *
+native_ascii_mask(PyObject *self, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "ascii_mask() takes one str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const void *data = PyUnicode_DATA(text);
+    uint64_t lo = 0, hi = 0;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        ASCII_MASK_LOOP(Py_UCS1)
+        break;
+    case PyUnicode_2BYTE_KIND:
+        ASCII_MASK_LOOP(Py_UCS2)
+        break;
+    default:
+        ASCII_MASK_LOOP(Py_UCS4)
+    }
+    PyObject *high = PyLong_FromUnsignedLongLong(hi), *shift = PyLong_FromLong(64);
+    PyObject *low = PyLong_FromUnsignedLongLong(lo), *shifted = NULL, *mask = NULL;
+    if (high != NULL && shift != NULL && low != NULL && (shifted = PyNumber_Lshift(high, shift)) != NULL)
+        mask = PyNumber_Or(shifted, low);
+    Py_XDECREF(high);
+    Py_XDECREF(shift);
+    Py_XDECREF(low);
+    Py_XDECREF(shifted);
+    return mask;
+}
+
 /* What frontyaml's _UNUSUAL pattern does not match: the characters the fast path reads. */
 static int
 front_char(Py_UCS4 ch)
@@ -1741,6 +1782,7 @@ static PyMethodDef methods[] = {
     {"fold", (PyCFunction)(void (*)(void))native_fold, METH_FASTCALL, "fold(text, table) -> str"},
     {"compact", (PyCFunction)(void (*)(void))native_compact, METH_FASTCALL, "compact(text, table) -> str"},
     {"tidy_lines", (PyCFunction)(void (*)(void))native_tidy_lines, METH_FASTCALL, "tidy_lines(text, spaces) -> str"},
+    {"ascii_mask", (PyCFunction)native_ascii_mask, METH_O, "ascii_mask(text) -> int"},
     {"front_lines", (PyCFunction)(void (*)(void))native_front_lines, METH_FASTCALL, "front_lines(raw) -> list | None"},
     {"filter_tokens", (PyCFunction)(void (*)(void))native_filter_tokens, METH_FASTCALL,
      "filter_tokens(tokens, stopwords) -> list"},

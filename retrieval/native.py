@@ -3,7 +3,8 @@
 It holds the loops a build spends most of its time in, and the one a query does, each the
 twin of a Python function that stays the reference and the fallback:
 :func:`~retrieval.tokenizer.normalize`, :func:`~retrieval.tokenizer.fold_chars`,
-:func:`~retrieval.phrases.compact`, :func:`~retrieval.markup.tidy_lines`, the reading of simple
+:func:`~retrieval.phrases.compact`, :func:`~retrieval.markup.tidy_lines`,
+:func:`~retrieval.markup.ascii_mask`, the reading of simple
 front matter (:func:`~retrieval.frontyaml.front_lines`), the token filter of
 :meth:`~retrieval.tokenizer.Tokenizer.tokenize`, the counting of
 :class:`~retrieval.analyze.TermCounter`, the grouping of a run's postings by term

@@ -181,6 +181,16 @@ def test_tidy_lines_in_c_and_python_agree(text: str):
 
 
 @needs_native
+@given(st.text(max_size=40) | st.text("ab新[]()!:/.-*_`~{%<>#\x00\x7f\x80", max_size=40))
+@settings(max_examples=1500, deadline=None)
+def test_ascii_mask_in_c_and_python_agree(text: str):
+    with pure_python():
+        python = markup.ascii_mask(text)
+    assert markup.ascii_mask(text) == python
+    assert python == sum(1 << code for code in range(128) if chr(code) in text)
+
+
+@needs_native
 def test_bad_arguments_raise_clear_errors():
     table = _normalize_codes()
     with pytest.raises(TypeError, match="needs a str"):
@@ -207,6 +217,8 @@ def test_bad_arguments_raise_clear_errors():
         native.tidy_lines("a", " " * 9)
     with pytest.raises(TypeError, match="takes one str"):
         native.front_lines(b"title: x")
+    with pytest.raises(TypeError, match="takes one str"):
+        native.ascii_mask(b"text")
 
 
 @needs_native

@@ -188,20 +188,26 @@ def _read(path: str | Path) -> tuple[os.stat_result, bytes | None]:
     is never read (the limit is checked on the open file, then enforced on the read). The
     first read asks for the size the stat gave and one byte more, not for the limit: asking
     for 5 MiB allocated (and gave back) 5 MiB a file, 18 µs of a post's 28 µs read. When it
-    gets less than it asked for, that was the end of the file, and no read is made to say so."""
-    with open(path, "rb", buffering=0) as fh:
-        st = os.fstat(fh.fileno())
+    gets less than it asked for, that was the end of the file, and no read is made to say so.
+    A descriptor, not a file object: 7.0-7.2 µs a news post instead of 8.9-9.0."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
         if st.st_size > MAX_POST_BYTES:
             return st, None
-        data = fh.read(st.st_size + 1)
+        data = os.read(fd, st.st_size + 1)
         if len(data) <= st.st_size:
             return st, data
-        while len(data) <= MAX_POST_BYTES:  # until the end, should the file have grown
-            more = fh.read(MAX_POST_BYTES + 1 - len(data))
+        chunks, size = [data], len(data)
+        while size <= MAX_POST_BYTES:  # until the end, should the file have grown
+            more = os.read(fd, MAX_POST_BYTES + 1 - size)
             if not more:
                 break
-            data += more
-    return st, data if len(data) <= MAX_POST_BYTES else None
+            chunks.append(more)
+            size += len(more)
+    finally:
+        os.close(fd)
+    return st, b"".join(chunks) if size <= MAX_POST_BYTES else None
 
 
 @contextmanager

@@ -30,6 +30,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from urllib.parse import quote, unquote
 
 import yaml
@@ -265,11 +266,10 @@ def category_hierarchies(value: object) -> list[list[str]]:
 
     if value is None or value == "":
         return []
-    if not isinstance(value, list):
-        return [names([value])] if names([value]) else []
-    if any(isinstance(v, list) for v in value):
+    if isinstance(value, list) and any(isinstance(v, list) for v in value):
         return [h for h in (names(v if isinstance(v, list) else [v]) for v in value) if h]
-    return [names(value)] if names(value) else []
+    hierarchy = names(value if isinstance(value, list) else [value])
+    return [hierarchy] if hierarchy else []
 
 
 def published(meta: dict, when: datetime | None, site: Site | None, now: datetime) -> tuple[str | None, float | None]:
@@ -285,8 +285,6 @@ def published(meta: dict, when: datetime | None, site: Site | None, now: datetim
 
 def site_timezone(site: Site | None, default: tzinfo) -> tzinfo:
     """The zone front-matter dates are read in: the site's ``timezone``, else ``default``."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     if site is None or not site.timezone:
         return default
     try:

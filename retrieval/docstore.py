@@ -23,8 +23,10 @@ from .strings import Lookup, Strings
 UNDATED = np.iinfo(np.int64).min
 #: The kinds of label a post has.
 LABEL_KINDS = ("tags", "categories")
-#: Labels whose keys :func:`label_key` remembers (the most recently used).
-LABEL_KEYS_CACHED = 1 << 16
+#: Labels whose keys :func:`label_key` remembers, the most recently used (in each worker: in
+#: 20,000 news posts the ten most used labels are half of all, the thousand most used 71%,
+#: and 65,536 of them took each worker 12 MB, and the labels they kept alive more).
+LABEL_KEYS_CACHED = 4096
 
 
 @functools.lru_cache(maxsize=LABEL_KEYS_CACHED)

@@ -154,6 +154,12 @@ def test_frames_made_elsewhere_follow_the_documents_waiting_raw(monkeypatch):
     store.append(docs[82])
     assert [store.frame(i) for i in (80, 81)] == [codec.compress(docs[80]), codec.compress(docs[81])]
     assert list(store.many(list(range(83)))) == docs[:83]
+    with pytest.raises(ValueError, match="dictionary this store does not have"):
+        store.append_frames([other.compress(docs[83])], other.key)
+    store.append_frames([codec.compress(data) for data in docs[80:84]], codec.key)  # a batch at once,
+    assert len(store.offsets()) == 88  # after the one waiting raw
+    assert [store.frame(i) for i in range(83, 87)] == [codec.compress(data) for data in docs[80:84]]
+    assert list(store.many(list(range(87)))) == docs[:83] + docs[80:84]
 
 
 def resident(mapped: mmap.mmap, lo: int, hi: int) -> bool:

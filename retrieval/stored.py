@@ -182,10 +182,7 @@ class FrameStore:
         """Add the next document as a frame made already by a :class:`Codec` of this store's
         dictionary whose ``key`` is given (after the documents waiting raw, which are compressed
         first: the frames keep the documents' order)."""
-        if not self._dictionary or key != self._codec.key:
-            raise ValueError("a frame made with a dictionary this store does not have")
-        self.seal()
-        self._add_frame(frame)
+        self.append_frames([frame], key)
 
     def append_frames(self, frames: list[bytes], key: bytes) -> None:
         """:meth:`append_frame` of each (a worker's batch of posts, filed at once)."""

@@ -436,3 +436,23 @@ def test_a_build_and_a_large_refresh_collect_garbage_less_often_then_as_before(t
     with pytest.raises(RuntimeError, match="disk on fire"):
         archive.refresh()
     assert gc.get_threshold() == before
+
+
+def test_a_build_skips_an_id_taken_in_an_earlier_batch_or_before_a_checkpoint(many: Path, tmp_path: Path,
+                                                                                monkeypatch):
+    """A batch's new posts are filed at once, but an id that a post before it took still makes
+    a duplicate: earlier in the same batch, in an earlier batch since the last checkpoint (held
+    in memory), or before a checkpoint (saved). Batches are 64 files; checkpoints every 70."""
+    monkeypatch.setattr(retrieval.archive, "CHECKPOINT_FILES", 70)
+    for name, urlname in (("p0003.md", "p1"), ("p0100.md", "p1"), ("p0130.md", "p71"), ("p0200.md", "p2")):
+        text = (many / name).read_text("utf-8")
+        (many / name).write_text(re.sub(r"urlname: \S+", f"urlname: {urlname}", text), "utf-8")
+    archive = Archive.open(many, tmp_path / "index", workers=2, settle_seconds=0)
+    assert {rel: entry.reason for rel, entry in archive.files.noted() if entry.reason} == {
+        "p0003.md": "duplicate id 'p1' (already used by p0001.md)",  # the same batch
+        "p0100.md": "duplicate id 'p1' (already used by p0001.md)",  # saved by the checkpoint at 70
+        "p0130.md": "duplicate id 'p71' (already used by p0071.md)",  # batch 1, filed after that checkpoint
+        "p0200.md": "duplicate id 'p2' (already used by p0002.md)",  # saved by the one at 140
+    }
+    assert len(archive) == POOL_THRESHOLD + 60 - 4
+    assert [archive.get(post_id).path for post_id in ("p1", "p71", "p2")] == ["p0001.md", "p0071.md", "p0002.md"]

@@ -270,12 +270,13 @@ def test_an_impossible_date_keeps_the_post_undated(content: Path):
 
 SIZE_LIMITED = textwrap.dedent("""
     import resource, sys
-    from retrieval.analyze import Setup, WorkerState, analyze_batch
+    from pathlib import Path
+    from retrieval.analyze import Setup, analyze
     from retrieval.tokenizer import Tokenizer
     limit = 1536 * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    batch = analyze_batch(WorkerState(Setup("Asia/Shanghai"), Tokenizer()), [(sys.argv[1], "huge.md")])
-    print(batch.analyses[0].reason)
+    result = analyze(Path(sys.argv[1]), "huge.md", Setup("Asia/Shanghai"), Tokenizer())
+    print(result.reason)
 """)
 
 

@@ -192,31 +192,25 @@ class DocStore:
     def append(self, filed: Filed, data: bytes, key: bytes | None = None) -> int:
         """Store a post: ``data`` is its :func:`document`, or (with the ``key`` of the store's
         dictionary) the frame a worker made of it; returns its document number."""
-        doc = len(self)
-        if key is None:
-            self.stored.append(data)
-        else:
-            self.stored.append_frame(data, key)
-        self.ids.append(filed.id)
-        self._new_dates.append(filed.date)
-        self.labels["tags"].add_all(filed.tags, doc)
-        self.labels["categories"].add_all(filed.categories, doc)
-        return doc
+        return self.append_many([filed], [data], [key])
 
     def append_many(self, filed: list[Filed], data: list[bytes], keys: list[bytes | None]) -> int:
-        """:meth:`append` of each post (with its data and key), at once where they are all
-        frames of one dictionary (a worker's batch); returns the first one's number."""
+        """:meth:`append` of each post (with its data and key): the frames of one dictionary
+        (a worker's batch) go to the store in one write; returns the first one's number."""
         first = len(self)
         key = keys[0] if keys else None
-        if key is None or any(other != key for other in keys):
-            for one, its_data, its_key in zip(filed, data, keys):
-                self.append(one, its_data, its_key)
-            return first
-        self.stored.append_frames(data, key)
-        self.ids.extend([one.id for one in filed])
-        self._new_dates.frombytes(np.fromiter((one.date for one in filed), np.int64, len(filed)).tobytes())
+        if key is not None and all(other == key for other in keys):
+            self.stored.append_frames(data, key)
+        else:
+            for one, its_key in zip(data, keys):
+                if its_key is None:
+                    self.stored.append(one)
+                else:
+                    self.stored.append_frame(one, its_key)
         tags, categories = self.labels["tags"], self.labels["categories"]
         for doc, one in enumerate(filed, first):
+            self.ids.append(one.id)
+            self._new_dates.append(one.date)
             tags.add_all(one.tags, doc)
             categories.add_all(one.categories, doc)
         return first

@@ -143,16 +143,6 @@ class Strings(Lookup):
         self._added_list.append(text)
         return number
 
-    def extend(self, texts: list[str]) -> None:
-        """:meth:`append` of each (a batch's post ids)."""
-        number = len(self)
-        added, more = self._added, self._more
-        for text in texts:
-            if added.setdefault(text, number) != number:
-                more.setdefault(text, []).append(number)
-            number += 1
-        self._added_list.extend(texts)
-
     def added_since(self, count: int) -> list[str]:
         """The strings numbered ``count`` and up (all added since the base)."""
         return self._added_list[max(count - self.base, 0) :]

@@ -359,8 +359,21 @@ def test_a_string_table_saves_the_strings_it_keeps_then_more(base, added, data):
     again.check()
     kept = [text for text, k in zip(everything, keep.tolist()) if k] + more
     assert [again.string(i) for i in range(len(again))] == kept
+    _, fresh_offsets, fresh_hashes, fresh_order = Strings.encode(kept)  # the index made from scratch
+    assert (offsets.tolist(), hashes.tolist(), order.tolist()) == \
+        (fresh_offsets.tolist(), fresh_hashes.tolist(), fresh_order.tolist())
     assert again.numbers_of(kept + ["\x00never"]).tolist() == [kept.index(t) for t in kept] + [-1]
     assert table.numbers_of(everything).tolist() == [table.get(t) for t in everything]
+
+
+def test_a_saved_index_lists_equal_hashes_by_number(monkeypatch):
+    """Kept strings and new ones merged into one index: among equal hashes (here every hash),
+    numbers ascend, as a stable sort of the hashes would have them."""
+    collide(monkeypatch)
+    table = reopened(Strings.of(["香港", "经济", "香港", "澳门"]))
+    table.append("经济")
+    _, _, hashes, order = table.saved_form(np.array([True, False, True, True, True]), ["主题教育", "香港"])
+    assert order.tolist() == [0, 1, 2, 3, 4, 5] and hashes.tolist() == [7] * 6
 
 
 def test_numbers_of_tells_colliding_hashes_apart(monkeypatch):

@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
@@ -1350,6 +1351,237 @@ done:
     return result;
 }
 
+/* The arrays of a segment as join_rows() takes them. */
+#define SEGMENT_ARRAYS 6
+
+/* One segment's postings (see postings.Segment): rows ptr[t]:ptr[t+1] of term t, their gaps
+ * bytes start[t]:start[t+1] of data, width[t] bytes each, their frequencies (tf_size bytes
+ * each) and title bits. */
+typedef struct {
+    const int64_t *ptr, *start;
+    const uint8_t *data, *width, *titles;
+    const uint8_t *tfs;
+    Py_ssize_t n_terms, n_data, n_tfs, n_titles;
+    int tf_size;
+} Part;
+
+/* Unsigned item ``i`` of ``size`` bytes (1, 2, 4 or 8) at ``base``. */
+static inline uint64_t
+unsigned_at(const uint8_t *base, int size, Py_ssize_t i)
+{
+    switch (size) {
+    case 1: return base[i];
+    case 2: return ((const uint16_t *)base)[i];
+    case 4: return ((const uint32_t *)base)[i];
+    default: return ((const uint64_t *)base)[i];
+    }
+}
+
+static inline void
+put_unsigned(uint8_t *base, int size, Py_ssize_t i, uint64_t value)
+{
+    switch (size) {
+    case 1: base[i] = (uint8_t)value; break;
+    case 2: ((uint16_t *)base)[i] = (uint16_t)value; break;
+    case 4: ((uint32_t *)base)[i] = (uint32_t)value; break;
+    default: ((uint64_t *)base)[i] = value; break;
+    }
+}
+
+static inline void
+put_gap(uint8_t *to, int width, uint32_t gap)
+{
+    for (int b = 0; b < width; b++)
+        to[b] = (uint8_t)(gap >> (8 * b));
+}
+
+/* Term ``t`` of ``part`` is well formed (a width of 1, 2 or 4 and as many bytes as rows, all
+ * within the arrays): its rows go to *lo, *hi. */
+static int
+part_term(const Part *part, Py_ssize_t t, int64_t *lo, int64_t *hi)
+{
+    *lo = *hi = 0;
+    if (t >= part->n_terms)
+        return 1;
+    int w = part->width[t];
+    *lo = part->ptr[t];
+    *hi = part->ptr[t + 1];
+    return (w == 1 || w == 2 || w == 4) && 0 <= *lo && *lo <= *hi && *hi <= part->n_tfs && (*hi + 7) / 8 <= part->n_titles
+        && part->start[t] >= 0 && part->start[t + 1] - part->start[t] == (*hi - *lo) * w && part->start[t + 1] <= part->n_data;
+}
+
+/* join_rows(segments, a, ptr_out, start_out, width_out, data_out, tfs_out, flags_out) -> int:
+ * terms a:a+len(width_out) of ``segments`` (a tuple of (ptr, data, start, width, tfs, titles),
+ * a Segment's arrays), each term's rows of one segment after another's: the twin of
+ * postings._merged_rows() when every document is live and none is renumbered, without decoding
+ * the rows into arrays first. Writes each term's first row (ptr_out, from 0), its gaps as DocGaps.encode
+ * would (start_out, width_out, data_out: at least 4 bytes a row), the frequencies (tfs_out, an
+ * unsigned type at least as wide as every segment's) and the title flags (flags_out, a byte a
+ * row); returns the gap bytes written. ValueError when a term's documents do not ascend (from
+ * one segment to the next, or within one) or a segment's arrays disagree. */
+static PyObject *
+native_join_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyTuple_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "join_rows() takes segments, a, and six output arrays");
+        return NULL;
+    }
+    Py_ssize_t n_parts = PyTuple_GET_SIZE(args[0]), a = PyLong_AsSsize_t(args[1]);
+    if (a < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "join_rows(): a is negative");
+        return NULL;
+    }
+    if (n_parts > INT_MAX / SEGMENT_ARRAYS - 6) {
+        PyErr_SetString(PyExc_ValueError, "join_rows(): too many segments");
+        return NULL;
+    }
+    Views v = {.views = PyMem_Calloc(SEGMENT_ARRAYS * n_parts + 6, sizeof(Py_buffer)), .taken = 0,
+               .capacity = SEGMENT_ARRAYS * (int)n_parts + 6};
+    Part *parts = PyMem_Calloc(n_parts ? n_parts : 1, sizeof(Part));
+    int64_t *lasts = NULL;
+    PyObject *result = NULL;
+    if (v.views == NULL || parts == NULL) {
+        PyMem_Free(v.views);
+        PyMem_Free(parts);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t s = 0; s < n_parts; s++) {
+        PyObject *seg = PyTuple_GET_ITEM(args[0], s);
+        Part *part = &parts[s];
+        Py_ssize_t n_ptr, n_start, n_width;
+        if (!PyTuple_Check(seg) || PyTuple_GET_SIZE(seg) != SEGMENT_ARRAYS) {
+            PyErr_SetString(PyExc_TypeError, "join_rows(): a segment is a tuple of six arrays");
+            goto done;
+        }
+        if (!(part->ptr = view(&v, PyTuple_GET_ITEM(seg, 0), 0, 8, INT64, "ptr", &n_ptr, NULL))
+                || !(part->data = view(&v, PyTuple_GET_ITEM(seg, 1), 0, 1, "B", "data", &part->n_data, NULL))
+                || !(part->start = view(&v, PyTuple_GET_ITEM(seg, 2), 0, 8, INT64, "start", &n_start, NULL))
+                || !(part->width = view(&v, PyTuple_GET_ITEM(seg, 3), 0, 1, "B", "width", &n_width, NULL))
+                || !(part->tfs = view(&v, PyTuple_GET_ITEM(seg, 4), 0, 0, UNSIGNED, "tfs", &part->n_tfs, &part->tf_size))
+                || !(part->titles = view(&v, PyTuple_GET_ITEM(seg, 5), 0, 1, "B", "titles", &part->n_titles, NULL)))
+            goto done;
+        part->n_terms = n_ptr - 1;
+        if (n_ptr < 1 || n_start != n_ptr || n_width != n_ptr - 1) {
+            PyErr_SetString(PyExc_ValueError, "join_rows(): a segment's gaps disagree with its postings");
+            goto done;
+        }
+    }
+    Py_ssize_t n_ptr_out, n_start_out, n_terms, room, n_tfs_out, n_flags;
+    int64_t *ptr_out, *start_out;
+    uint8_t *width_out, *data_out, *tfs_out, *flags_out;
+    int tf_out_size;
+    if (!(ptr_out = view(&v, args[2], 1, 8, INT64, "ptr_out", &n_ptr_out, NULL))
+            || !(start_out = view(&v, args[3], 1, 8, INT64, "start_out", &n_start_out, NULL))
+            || !(width_out = view(&v, args[4], 1, 1, "B", "width_out", &n_terms, NULL))
+            || !(data_out = view(&v, args[5], 1, 1, "B", "data_out", &room, NULL))
+            || !(tfs_out = view(&v, args[6], 1, 0, UNSIGNED, "tfs_out", &n_tfs_out, &tf_out_size))
+            || !(flags_out = view(&v, args[7], 1, 1, FLAGS, "flags_out", &n_flags, NULL)))
+        goto done;
+    if (n_ptr_out != n_terms + 1 || n_start_out != n_terms + 1) {
+        PyErr_SetString(PyExc_ValueError, "join_rows(): ptr_out and start_out need one more item than width_out");
+        goto done;
+    }
+    for (Py_ssize_t s = 0; s < n_parts; s++)
+        if (parts[s].tf_size > tf_out_size) {
+            PyErr_SetString(PyExc_ValueError, "join_rows(): tfs_out is narrower than a segment's frequencies");
+            goto done;
+        }
+    lasts = PyMem_Malloc((n_terms * n_parts > 0 ? n_terms * n_parts : 1) * sizeof(int64_t));
+    if (lasts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* First pass: each term's rows, its largest gap (a segment's first document counts from the
+     * last document of the term in the segments before) and each segment's last document. */
+    ptr_out[0] = start_out[0] = 0;
+    for (Py_ssize_t k = 0; k < n_terms; k++) {
+        int64_t rows = 0, last = -1;
+        uint32_t top = 0;
+        for (Py_ssize_t s = 0; s < n_parts; s++) {
+            const Part *part = &parts[s];
+            int64_t lo, hi;
+            if (!part_term(part, a + k, &lo, &hi)) {
+                PyErr_SetString(PyExc_ValueError, "join_rows(): a segment's gaps disagree with its postings");
+                goto done;
+            }
+            if (lo < hi) {
+                int w = part->width[a + k];
+                const uint8_t *from = part->data + part->start[a + k];
+                int64_t doc = item(from, w, 0), gap = last < 0 ? doc : doc - last;
+                int ascending = last < 0 || gap > 0;
+                top = gap > top ? (uint32_t)gap : top;
+                for (int64_t i = 1; ascending && i < hi - lo; i++) {
+                    uint32_t next = item(from, w, i);
+                    ascending = next > 0;
+                    top = next > top ? next : top;
+                    doc += next;
+                }
+                if (!ascending) {
+                    PyErr_Format(PyExc_ValueError, "join_rows(): the documents of term %zd do not ascend", a + k);
+                    goto done;
+                }
+                if (doc > INT32_MAX) {
+                    PyErr_Format(PyExc_ValueError, "join_rows(): a document of term %zd is past int32", a + k);
+                    goto done;
+                }
+                last = doc;
+                rows += hi - lo;
+            }
+            lasts[k * n_parts + s] = last;
+        }
+        width_out[k] = gap_width(top);
+        ptr_out[k + 1] = ptr_out[k] + rows;
+        start_out[k + 1] = start_out[k] + rows * width_out[k];
+    }
+    if (start_out[n_terms] > room || ptr_out[n_terms] > n_tfs_out || ptr_out[n_terms] > n_flags) {
+        PyErr_SetString(PyExc_ValueError, "join_rows(): an output is short");
+        goto done;
+    }
+    /* Second pass: the rows written, each segment's after the one before; a segment's gaps
+     * after its first are its own (copied as they are when the width is the same). */
+    for (Py_ssize_t k = 0; k < n_terms; k++) {
+        int w = width_out[k];
+        uint8_t *to = data_out + start_out[k];
+        int64_t row = ptr_out[k], before = -1;
+        for (Py_ssize_t s = 0; s < n_parts; s++) {
+            const Part *part = &parts[s];
+            int64_t lo, hi;
+            part_term(part, a + k, &lo, &hi);
+            if (lo < hi) {
+                int pw = part->width[a + k];
+                const uint8_t *from = part->data + part->start[a + k];
+                int64_t first = item(from, pw, 0);
+                put_gap(to, w, (uint32_t)(before < 0 ? first : first - before));
+                to += w;
+                if (pw == w) {
+                    memcpy(to, from + w, (size_t)(hi - lo - 1) * w);
+                    to += (hi - lo - 1) * w;
+                }
+                else {
+                    for (int64_t i = 1; i < hi - lo; i++, to += w)
+                        put_gap(to, w, item(from, pw, i));
+                }
+                if (part->tf_size == tf_out_size)
+                    memcpy(tfs_out + row * tf_out_size, part->tfs + lo * tf_out_size, (size_t)(hi - lo) * tf_out_size);
+                else
+                    for (int64_t i = lo; i < hi; i++)
+                        put_unsigned(tfs_out, tf_out_size, row + i - lo, unsigned_at(part->tfs, part->tf_size, i));
+                for (int64_t i = lo; i < hi; i++)
+                    flags_out[row + i - lo] = (part->titles[i >> 3] >> (i & 7)) & 1;
+                row += hi - lo;
+            }
+            before = lasts[k * n_parts + s];
+        }
+    }
+    result = PyLong_FromLongLong(start_out[n_terms]);
+done:
+    PyMem_Free(lasts);
+    PyMem_Free(parts);
+    release(&v);
+    return result;
+}
+
 #ifdef HAVE_POSIX_FILES
 /* will_need(paths): tell the kernel each file will be read soon (posix_fadvise WILLNEED, which
  * starts reading it into the page cache and returns), opening and closing them in turn with the
@@ -1798,6 +2030,8 @@ static PyMethodDef methods[] = {
      "decode_gaps(data, start, width, ptr, docs_out) -> None"},
     {"group_by_term", (PyCFunction)(void (*)(void))native_group_by_term, METH_FASTCALL,
      "group_by_term(terms, ptr, columns, grouped) -> None"},
+    {"join_rows", (PyCFunction)(void (*)(void))native_join_rows, METH_FASTCALL,
+     "join_rows(segments, a, ptr_out, start_out, width_out, data_out, tfs_out, flags_out) -> int"},
 #ifdef HAVE_POSIX_FILES
     {"will_need", (PyCFunction)(void (*)(void))native_will_need, METH_FASTCALL, "will_need(paths) -> int"},
     {"stat_tree", (PyCFunction)(void (*)(void))native_stat_tree, METH_FASTCALL, "stat_tree(root, skip) -> int"},

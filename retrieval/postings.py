@@ -187,27 +187,13 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
     gap_bytes, tf_out, flag_out = (_Filled(4 * total, np.uint8, spill_dir), _Filled(total, tf_type, spill_dir),
                                    _Filled(total, np.bool_, spill_dir))
     kept_counts, gap_starts, gap_widths = [], [np.zeros(1, np.int64)], []
+    joined = native is not None and renumber is None and bool(live.all())
     for a, b in zip(bounds[:-1], bounds[1:]):
-        ptr = np.zeros(b - a + 1, np.int64)
-        np.cumsum(counts[a:b], out=ptr[1:])
-        docs, tfs, flags = np.empty(int(ptr[-1]), DOC_DTYPE), np.empty(int(ptr[-1]), tf_type), np.empty(int(ptr[-1]), np.bool_)
-        at = ptr[:-1].copy()  # where each term's next rows go
-        for seg in full:
-            seg_counts, seg_docs, seg_tfs, seg_flags = seg.rows(a, b)
-            if seg_docs.size:
-                dest = np.repeat(at - np.concatenate([[0], np.cumsum(seg_counts)[:-1]]), seg_counts)
-                dest += np.arange(seg_docs.shape[0])
-                docs[dest], tfs[dest], flags[dest] = seg_docs, seg_tfs, seg_flags
-                at += seg_counts
-        keep = live[docs]
-        if not keep.all():
-            kept = np.zeros(docs.shape[0] + 1, np.int64)
-            np.cumsum(keep, out=kept[1:])
-            docs, tfs, flags, ptr = docs[keep], tfs[keep], flags[keep], kept[ptr]
-        if renumber is not None:
-            docs = renumber[docs].astype(DOC_DTYPE)
+        if joined:
+            ptr, gaps, tfs, flags = _joined_rows(full, a, b, int(counts[a:b].sum()), tf_type)
+        else:
+            ptr, gaps, tfs, flags = _merged_rows(full, a, b, counts, live, renumber, tf_type)
         kept_counts.append(np.diff(ptr))
-        gaps = DocGaps.encode(docs, ptr)
         gap_starts.append(gaps.start[1:] + gap_bytes.size)
         gap_widths.append(gaps.width)
         gap_bytes.add(gaps.data)
@@ -220,6 +206,47 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
         return Segment.empty(n_terms)
     gaps = DocGaps(gap_bytes.filled(), np.concatenate(gap_starts), np.concatenate(gap_widths))
     return Segment(ptr, gaps, narrow(tf_out.filled()), bits(flag_out.filled()))
+
+
+def _merged_rows(full: list[Segment], a: int, b: int, counts: np.ndarray, live: np.ndarray,
+                 renumber: np.ndarray | None, tf_type: np.dtype) -> tuple[np.ndarray, DocGaps, np.ndarray, np.ndarray]:
+    """Terms ``a:b`` of :func:`merge`: their rows' pointers (from 0), gaps, frequencies and title
+    flags. Each segment's rows decoded, put in their places, the dead ones dropped, renumbered and
+    encoded again (the reference for :func:`_joined_rows`)."""
+    ptr = np.zeros(b - a + 1, np.int64)
+    np.cumsum(counts[a:b], out=ptr[1:])
+    docs, tfs, flags = np.empty(int(ptr[-1]), DOC_DTYPE), np.empty(int(ptr[-1]), tf_type), np.empty(int(ptr[-1]), np.bool_)
+    at = ptr[:-1].copy()  # where each term's next rows go
+    for seg in full:
+        seg_counts, seg_docs, seg_tfs, seg_flags = seg.rows(a, b)
+        if seg_docs.size:
+            dest = np.repeat(at - np.concatenate([[0], np.cumsum(seg_counts)[:-1]]), seg_counts)
+            dest += np.arange(seg_docs.shape[0])
+            docs[dest], tfs[dest], flags[dest] = seg_docs, seg_tfs, seg_flags
+            at += seg_counts
+    keep = live[docs]
+    if not keep.all():
+        kept = np.zeros(docs.shape[0] + 1, np.int64)
+        np.cumsum(keep, out=kept[1:])
+        docs, tfs, flags, ptr = docs[keep], tfs[keep], flags[keep], kept[ptr]
+    if renumber is not None:
+        docs = renumber[docs].astype(DOC_DTYPE)
+    return ptr, DocGaps.encode(docs, ptr), tfs, flags
+
+
+def _joined_rows(full: list[Segment], a: int, b: int, rows: int, tf_type: np.dtype
+                 ) -> tuple[np.ndarray, DocGaps, np.ndarray, np.ndarray]:
+    """:func:`_merged_rows` when every document is live and none is renumbered (a build's
+    checkpoints, and a merge after posts were only added): each term's rows of one segment
+    after another's, their gaps copied as they are but the first, in one pass of the C
+    extension's ``join_rows``, with nothing decoded into arrays: merging the 178 million
+    postings of a million posts with a thousand more posts' took 0.48-1.33 s of CPU instead of
+    2.40-2.59 (three alternating runs, the segments in the page cache)."""
+    ptr, start, width = np.empty(b - a + 1, np.int64), np.empty(b - a + 1, np.int64), np.empty(b - a, np.uint8)
+    data, tfs, flags = np.empty(4 * rows, np.uint8), np.empty(rows, tf_type), np.empty(rows, np.bool_)
+    segments = tuple((seg.ptr, seg.gaps.data, seg.gaps.start, seg.gaps.width, seg.tfs, seg.titles) for seg in full)
+    used = native.join_rows(segments, a, ptr, start, width, data, tfs, flags)
+    return ptr, DocGaps(data[:used], start, width), tfs, flags
 
 
 class _Filled:

@@ -280,6 +280,53 @@ def test_merge_equals_sorting_every_posting(per_doc, data):
         assert open_files_in(Path(spill)) == 0  # the files went with the segment
 
 
+segment_postings = st.lists(st.tuples(st.integers(0, 7), st.integers(0, 3), st.integers(1, 70_000), st.booleans()),
+                            min_size=1, max_size=25)
+
+
+@pytest.mark.skipif(postings_module.native is None, reason="the C extension is not built")
+@given(st.lists(st.tuples(st.integers(0, 200_000), segment_postings), min_size=1, max_size=5), st.data())
+@settings(max_examples=120, deadline=None)
+def test_joining_rows_in_c_equals_merging_them(per_segment, data):
+    """When every document is live and none is renumbered, a merge joins each term's rows of
+    one segment after another's in C (``_joined_rows``): the same pointers, gaps (widths of 1,
+    2 and 4 bytes: documents up to a million apart), frequencies (of different types) and title
+    flags as decoding, placing and encoding them again (``_merged_rows``), for any range of terms.
+    Documents that do not ascend from one segment to the next are refused by both."""
+    segments, doc, top, n_terms = [], 0, 0, 8
+    overlap = data.draw(st.booleans())
+    for jump, rows in per_segment:
+        doc = doc + jump if not overlap else max(doc - jump, 0)
+        by_doc = {}
+        for term, step, tf, title in rows:
+            doc += step
+            by_doc.setdefault((term, doc), (tf, title))
+        terms, docs = (np.array(c) for c in zip(*by_doc))
+        tfs, flags = (np.array(c) for c in zip(*by_doc.values()))
+        segments.append(Segment.from_postings(terms, docs.astype(np.int32), tfs, flags.astype(np.bool_), int(terms.max()) + 1))
+        top = max(top, doc)
+        doc += 1
+    counts = np.zeros(n_terms, np.int64)
+    for seg in segments:
+        counts[: seg.n_terms] += np.diff(seg.ptr)
+    a = data.draw(st.integers(0, n_terms - 1))
+    b = data.draw(st.integers(a + 1, n_terms))
+    tf_type = np.result_type(np.uint8, *(seg.tfs.dtype for seg in segments), data.draw(st.sampled_from([np.uint8, np.uint32])))
+    live = np.ones(top + 1, np.bool_)
+    try:
+        expected = postings_module._merged_rows(segments, a, b, counts, live, None, tf_type)
+    except ValueError:
+        with pytest.raises(ValueError, match="do not ascend"):
+            postings_module._joined_rows(segments, a, b, int(counts[a:b].sum()), tf_type)
+        return
+    got = postings_module._joined_rows(segments, a, b, int(counts[a:b].sum()), tf_type)
+    ptr, gaps, tfs, flags = expected
+    assert got[0].tolist() == ptr.tolist()
+    assert (got[1].data.tolist(), got[1].start.tolist(), got[1].width.tolist()) == \
+        (gaps.data.tolist(), gaps.start.tolist(), gaps.width.tolist())
+    assert got[2].dtype == tfs.dtype and got[2].tolist() == tfs.tolist() and got[3].tolist() == flags.tolist()
+
+
 @contextlib.contextmanager
 def file_backed_from(nbytes: int) -> Iterator[None]:
     """Merge outputs of ``nbytes`` or more are mapped files, for the block."""

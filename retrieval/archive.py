@@ -104,9 +104,12 @@ class Jobs:
     bad: list[tuple[str, FileStat]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, found: list[tuple[str, FileStat]]) -> "Jobs":
-        found.sort(key=lambda job: job[0])  # a stable document order, whatever the file system's
-        return cls([rel for rel, st in found if not st.bad_name], [(rel, st) for rel, st in found if st.bad_name])
+    def of(cls, found: dict[str, FileStat]) -> "Jobs":
+        """The files ``found``, by name (a stable document order, whatever the file system's):
+        the names sorted alone, not (name, stat) pairs by a key (a million names in an order
+        of their own took 0.87-0.95 s instead of 2.6-2.9)."""
+        bad = sorted((rel, st) for rel, st in found.items() if st.bad_name)
+        return cls(sorted(rel for rel, st in found.items() if not st.bad_name) if bad else sorted(found), bad)
 
     def __len__(self) -> int:
         return len(self.readable) + len(self.bad)
@@ -490,8 +493,8 @@ class Archive:
                     self._remove(entry.doc)
                     self._freed.add(entry.post_id)  # type: ignore[arg-type]
                     result.removed.append(entry.post_id)  # type: ignore[arg-type]
-            waiting = Jobs.of([(rel, st) for rel, e in self.files.noted() if e.doc is None and e.post_id in self._freed
-                               and (st := self._scanner.stat(rel)) is not None])
+            waiting = Jobs.of({rel: st for rel, e in self.files.noted() if e.doc is None and e.post_id in self._freed
+                               and (st := self._scanner.stat(rel)) is not None})
             if waiting:  # skipped as duplicates of an id that is free now
                 self._analyze(waiting, result, None, force=True)
             self.docs.flush()
@@ -513,7 +516,8 @@ class Archive:
     def _jobs(self, scan: ScanChanges) -> Jobs:
         """The files to read: new or changed (and settled), or skipped until now. A quick scan
         names only the files of directories that changed; files left to settle last time and
-        files due to be read again are looked at too."""
+        files due to be read again are looked at too. A first build takes every file without
+        asking the (empty) file table of each: 1.2 s less before a million files are read."""
         now_ns = time.time_ns()
         settle_ns = int(self.settle_seconds * 1e9)
         due: dict[str, FileStat] = {}
@@ -522,14 +526,16 @@ class Archive:
             due = {rel: st for rel in again if (st := self._scanner.stat(rel, fresh=True)) is not None}
         candidates = {**scan.files, **due} if due else scan.files  # (no copy of a full scan's million entries)
         self._unsettled = set()
-        jobs: list[tuple[str, FileStat]] = []
+        if self.files.is_empty() and not settle_ns:  # (a first build: every file is new, none left to settle)
+            return Jobs.of(candidates)
+        jobs: dict[str, FileStat] = {}
         for rel, st in candidates.items():
             if self.files.unchanged(rel, st.size, st.mtime_ns, now_ns / 1e9):
                 continue
             if settle_ns and now_ns - st.mtime_ns < settle_ns:
                 self._unsettled.add(rel)  # possibly still being written: next refresh
                 continue
-            jobs.append((rel, st))
+            jobs[rel] = st
         return Jobs.of(jobs)
 
     def _analyze(self, jobs: Jobs, result: RefreshResult, progress: ProgressCallback | None,

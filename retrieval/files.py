@@ -127,6 +127,10 @@ class FileTable(Lookup):
         row = self._names.get(rel)
         return None if row is None else self._row_entry(row)
 
+    def is_empty(self) -> bool:
+        """Whether no file has an entry."""
+        return self._rows == 0 and all(entry is None for entry in self._changed.values())
+
     def known(self, rels: list[str]) -> np.ndarray:
         """Per name, whether :meth:`get` finds an entry for it: a batch's at once (the saved
         names' hashes searched together, no entry made)."""

@@ -466,3 +466,21 @@ def test_one_refresh_files_new_changed_and_duplicate_posts_in_order(tmp_path: Pa
     reopened = Archive.open(content, tmp_path / "index", settle_seconds=0)
     assert sorted(reopened.post_ids()) == ["d", "e", "m2", "n1", "n2"]
     assert reopened.files["d_dup2.md"].reason == "duplicate id 'd' (already used by d_dup1.md)"
+
+
+def test_posts_are_numbered_in_the_order_of_their_names_whatever_order_they_were_written(tmp_path: Path):
+    """A first build (which takes every file without asking the file table) and a later refresh
+    number documents in the order of the files' names, not of the directory listings; the
+    first of two files with one id keeps it."""
+    content = tmp_path / "content"
+    names = ["2020/b.md", "2019/z.md", "2020/a.md", "2019/a.md", "c.md", "2021/x/y.md", "a.md"]
+    for i, name in enumerate(names):
+        write_post(content, name, f"新闻{i}", "香港经济。", urlname=f"p{i}" if name != "c.md" else "p0")
+    archive = Archive.open(content, tmp_path / "index", settle_seconds=0)
+    build_order = ["2019/a.md", "2019/z.md", "2020/a.md", "2020/b.md", "2021/x/y.md", "a.md"]
+    assert [archive.files[rel].doc for rel in build_order] == [0, 1, 2, 3, 4, 5]
+    assert archive.files["c.md"].reason == "duplicate id 'p0' (already used by 2020/b.md)"
+    for name in ["2022/b.md", "0.md", "2022/a.md"]:
+        write_post(content, name, "新闻", "香港经济。", urlname=name)
+    assert archive.refresh().added == ["0.md", "2022/a.md", "2022/b.md"]
+    assert [archive.files[rel].doc for rel in ["0.md", "2022/a.md", "2022/b.md"]] == [6, 7, 8]

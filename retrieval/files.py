@@ -240,12 +240,14 @@ class FileTable(Lookup):
             if entry.reason or entry.warnings or entry.recheck_at is not None or raw is None or not own_id:
                 rare[str(first + i)] = [None if own_id else entry.post_id, entry.reason, entry.warnings,
                                         entry.recheck_at, None if raw else entry.digest]
-        column = lambda saved, values, kind: np.concatenate([saved[keep], np.asarray(values, kind)])  # noqa: E731
+        kept = None if bool(keep.all()) else keep  # (every saved row kept, as in a build: nothing to select)
+        selected = lambda saved: saved if kept is None else saved[kept]  # noqa: E731
+        column = lambda saved, values, kind: np.concatenate([selected(saved), np.asarray(values, kind)])  # noqa: E731
         columns = {
             "size": column(self._size, [e.size for _, e in entries], np.int64),
             "mtime": column(self._mtime, [e.mtime_ns for _, e in entries], np.int64),
             "doc": column(self._doc, [_NO_DOC if e.doc is None else e.doc for _, e in entries], np.int32),
-            "digest": np.concatenate([self._digest.reshape(-1, DIGEST_BYTES)[keep].ravel(),
+            "digest": np.concatenate([selected(self._digest.reshape(-1, DIGEST_BYTES)).ravel(),
                                       np.frombuffer(b"".join(digests), np.uint8)]),
         }
-        return Strings(*self._names.saved_form(keep, [rel for rel, _ in entries])), columns, rare
+        return Strings(*self._names.saved_form(kept, [rel for rel, _ in entries])), columns, rare

@@ -185,7 +185,8 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
     bounds = _ranges(counts, chunk)
     total = int(counts.sum())
     gap_bytes, tf_out, flag_out = (_Filled(4 * total, np.uint8, spill_dir), _Filled(total, tf_type, spill_dir),
-                                   _Filled(total, np.bool_, spill_dir))
+                                   _Filled((total + 7) // 8, np.uint8, spill_dir))
+    flag_bits = _Bits(flag_out)
     kept_counts, gap_starts, gap_widths = [], [np.zeros(1, np.int64)], []
     joined = native is not None and renumber is None and bool(live.all())
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -198,14 +199,15 @@ def merge(segments: list[Segment], live: np.ndarray, n_terms: int, renumber: np.
         gap_widths.append(gaps.width)
         gap_bytes.add(gaps.data)
         tf_out.add(tfs)
-        flag_out.add(flags)
+        flag_bits.add(flags)
+    flag_bits.close()
     ptr = np.zeros(n_terms + 1, np.int64)
     if kept_counts:
         np.cumsum(np.concatenate(kept_counts), out=ptr[1:])
     if not gap_widths:
         return Segment.empty(n_terms)
     gaps = DocGaps(gap_bytes.filled(), np.concatenate(gap_starts), np.concatenate(gap_widths))
-    return Segment(ptr, gaps, narrow(tf_out.filled()), bits(flag_out.filled()))
+    return Segment(ptr, gaps, narrow(tf_out.filled()), flag_out.filled())
 
 
 def _merged_rows(full: list[Segment], a: int, b: int, counts: np.ndarray, live: np.ndarray,
@@ -292,6 +294,29 @@ class _Filled:
             self._file = None
         assert self._data is not None
         return self._data[: self.size]
+
+
+class _Bits:
+    """Title flags packed as :func:`bits` packs them, a merge's range at a time, into ``out``
+    (a :class:`_Filled` of bytes): the flags past the range's last whole byte wait for the next
+    range's. Written a byte a flag and packed at the end, they took a merge of a million posts'
+    postings through 178 MB of its temporary files instead of 22."""
+
+    def __init__(self, out: _Filled) -> None:
+        self._out = out
+        self._waiting = np.zeros(0, np.bool_)
+
+    def add(self, flags: np.ndarray) -> None:
+        flags = np.concatenate([self._waiting, flags]) if self._waiting.size else flags
+        whole = flags.shape[0] & ~7
+        self._out.add(bits(flags[:whole]))
+        self._waiting = flags[whole:].copy()
+
+    def close(self) -> None:
+        """Pack the flags still waiting (the last byte, its unused bits 0)."""
+        if self._waiting.size:
+            self._out.add(bits(self._waiting))
+            self._waiting = np.zeros(0, np.bool_)
 
 
 def _ranges(counts: np.ndarray, chunk: int) -> list[int]:

@@ -161,7 +161,9 @@ class ContentScanner:
 
     def __init__(self, root: Path, full_every: float = FULL_SCAN_SECONDS) -> None:
         self.root = root
-        self._root = os.fspath(root)  # (a string: joined to a name for every file a build reads)
+        #: What a name is appended to for its path: ``os.path.join`` took 0.9 µs a file of a
+        #: build's main process (a million of them), the concatenation 0.1.
+        self._prefix = os.path.join(os.fspath(root), "")
         self.full_every = full_every
         self._dirs: dict[str, _Dir] = {}
         self._last_full = float("-inf")
@@ -227,7 +229,7 @@ class ContentScanner:
 
     def path(self, rel: str) -> str:
         """The path of the file found as ``rel`` (a good name: a bad one is never read)."""
-        return os.path.join(self._root, rel)
+        return self._prefix + rel
 
     def stat(self, rel: str, fresh: bool = False) -> FileStat | None:
         """What the last scan found of the file ``rel`` (None: not there); with ``fresh``,

@@ -530,8 +530,36 @@ all_space(PyObject *tok)
 typedef struct {
     uint32_t hash;
     int32_t number;   /* the term's number, or STOPPED */
-    PyObject *text;   /* a reference; NULL for an empty slot */
+    uint64_t key;     /* 0: an empty slot; odd: the text itself (inline_key()); else a reference to it */
 } Slot;
+
+/* At most this many bytes of text fit in a Slot's key (93% of a news post's distinct terms: a
+ * CJK term of three characters takes six). */
+#define INLINE_BYTES 7
+
+/* A text of at most INLINE_BYTES bytes as a Slot's key: bit 0 set, its kind (1, 2 or 4 bytes a
+ * character) in bits 1-2, its size in bytes in bits 3-5, and its bytes above. Two texts are
+ * equal when their keys are (PEP 393: equal texts have the same kind and code units). 0 for a
+ * longer text, which a Slot refers to instead. Looking a term up then touches its slot alone:
+ * comparing the texts reached a str object elsewhere in memory, a cache miss. Counting 10,000
+ * news posts with a worker's table of 170,000 terms took 13.3-14.7 µs a post instead of
+ * 17.9-20.6 (comparing the hashes alone, not enough to be right, took 9.7-11.1). */
+static inline uint64_t
+inline_key(PyObject *text)
+{
+    int kind = PyUnicode_KIND(text);
+    size_t n = (size_t)PyUnicode_GET_LENGTH(text) * kind;
+    if (n > INLINE_BYTES)
+        return 0;
+    const unsigned char *p = PyUnicode_DATA(text);
+    uint64_t key = 1 | (uint64_t)(kind == 1 ? 0 : kind == 2 ? 1 : 2) << 1 | (uint64_t)n << 3;
+    for (size_t i = 0; i < n; i++)
+        key |= (uint64_t)p[i] << (8 * (i + 1));
+    return key;
+}
+
+/* The str object a Slot's key refers to (a key that is even and not 0). */
+#define KEY_TEXT(key) ((PyObject *)(uintptr_t)(key))
 
 /* Terms(stopwords): a worker's term numbers, the twin of the dict that the Python count_terms()
  * keeps (terms numbered 0, 1, ... as they are first met), with the stop words in it too. An
@@ -547,13 +575,16 @@ typedef struct {
 
 static PyTypeObject TermsType;
 
-/* The slot holding ``text``, or the empty one where it would go. */
+/* The slot holding ``text`` (whose inline_key() is ``key``), or the empty one where it would go. */
 static Slot *
-terms_find(Slot *slots, size_t mask, PyObject *text, uint32_t hash)
+terms_find(Slot *slots, size_t mask, PyObject *text, uint32_t hash, uint64_t key)
 {
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
         Slot *slot = &slots[i];
-        if (slot->text == NULL || (slot->hash == hash && same_text(slot->text, text)))
+        if (slot->key == 0)
+            return slot;
+        if (slot->hash == hash
+                && (key ? slot->key == key : !(slot->key & 1) && same_text(KEY_TEXT(slot->key), text)))
             return slot;
     }
 }
@@ -567,21 +598,29 @@ terms_grow(Terms *t)
         PyErr_NoMemory();
         return -1;
     }
-    for (size_t i = 0; i <= t->mask; i++)
-        if (t->slots[i].text != NULL)
-            *terms_find(slots, size - 1, t->slots[i].text, t->slots[i].hash) = t->slots[i];
+    for (size_t i = 0; i <= t->mask; i++) {
+        if (t->slots[i].key == 0)
+            continue;
+        size_t j = t->slots[i].hash & (size - 1);
+        while (slots[j].key != 0)  /* (the texts are distinct: the first empty slot) */
+            j = (j + 1) & (size - 1);
+        slots[j] = t->slots[i];
+    }
     PyMem_Free(t->slots);
     t->slots = slots;
     t->mask = size - 1;
     return 0;
 }
 
-/* Fill the empty ``slot`` (found for ``text``) with ``number``. */
+/* Fill the empty ``slot`` (found for ``text``, whose inline_key() is ``key``) with ``number``. */
 static int
-terms_put(Terms *t, Slot *slot, PyObject *text, uint32_t hash, int32_t number)
+terms_put(Terms *t, Slot *slot, PyObject *text, uint32_t hash, uint64_t key, int32_t number)
 {
-    Py_INCREF(text);
-    slot->text = text;
+    if (key == 0) {
+        Py_INCREF(text);
+        key = (uint64_t)(uintptr_t)text;
+    }
+    slot->key = key;
     slot->hash = hash;
     slot->number = number;
     return ++t->used * 2 > t->mask + 1 ? terms_grow(t) : 0;
@@ -592,7 +631,8 @@ terms_dealloc(Terms *t)
 {
     if (t->slots != NULL) {
         for (size_t i = 0; i <= t->mask; i++)
-            Py_XDECREF(t->slots[i].text);
+            if (t->slots[i].key != 0 && !(t->slots[i].key & 1))
+                Py_DECREF(KEY_TEXT(t->slots[i].key));
         PyMem_Free(t->slots);
     }
     Py_TYPE(t)->tp_free((PyObject *)t);
@@ -629,8 +669,9 @@ terms_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             break;
         }
         uint32_t hash = text_hash(word);
-        Slot *slot = terms_find(t->slots, t->mask, word, hash);
-        if (slot->text == NULL && terms_put(t, slot, word, hash, STOPPED) < 0)
+        uint64_t key = inline_key(word);
+        Slot *slot = terms_find(t->slots, t->mask, word, hash, key);
+        if (slot->key == 0 && terms_put(t, slot, word, hash, key, STOPPED) < 0)
             break;
         Py_CLEAR(word);
     }
@@ -771,9 +812,10 @@ native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *text = rows.texts[row];
         if (all_space(text))
             continue;
-        Slot *slot = terms_find(terms->slots, terms->mask, text, rows.hashes[row]);
+        uint64_t key = inline_key(text);
+        Slot *slot = terms_find(terms->slots, terms->mask, text, rows.hashes[row], key);
         int32_t number;
-        if (slot->text != NULL) {
+        if (slot->key != 0) {
             number = slot->number;
             if (number == STOPPED)
                 continue;
@@ -784,7 +826,7 @@ native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 goto done;
             }
             number = (int32_t)terms->numbered;
-            if (PyList_Append(new_terms, text) < 0 || terms_put(terms, slot, text, rows.hashes[row], number) < 0)
+            if (PyList_Append(new_terms, text) < 0 || terms_put(terms, slot, text, rows.hashes[row], key, number) < 0)
                 goto done;
             terms->numbered++;
         }

@@ -116,7 +116,11 @@ def test_fold_and_compact_in_c_equal_the_reference(text: str):
 
 
 STOP = frozenset({"的", "了", "a"})
-TOKENS = st.lists(st.sampled_from(["的", "了", "a", "中国", "教育", "ab", " ", "\u3000", "\t \n", "", "习", "😀"]),
+#: Texts a slot holds itself (up to seven bytes) and texts it refers to, of each width; ``ab``
+#: and ``扡`` (U+6261), ``abcd`` and ``扡摣`` have the same bytes in different widths.
+TOKENS = st.lists(st.sampled_from(["的", "了", "a", "中国", "教育", "ab", " ", "\u3000", "\t \n", "", "习", "😀",
+                                   "扡", "abcd", "\u6261\u6463", "abcdefg", "abcdefgh", "中国人", "中国人民",
+                                   "😀a", "é", "\xe9t\xe9"]),
                   max_size=40)
 
 

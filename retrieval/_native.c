@@ -524,6 +524,18 @@ all_space(PyObject *tok)
     return n > 0;
 }
 
+/* Ask for the cache line at ``address`` ahead of its use. A post's distinct terms fall in
+ * slots all over a worker's table (megabytes, out of the processor's caches by the time the
+ * segmenter has been through the next post): asked for together, their loads overlap, where
+ * one lookup after another waited for each in turn. Counting each of 10,000 news posts right
+ * after segmenting it, with a table of 170,000 terms: 12.3-13.7 µs a post instead of 16.2-16.6
+ * (20.6-22.5 before the slots held short texts themselves). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)0)
+#endif
+
 /* In a Terms slot: a stop word, which is never numbered. */
 #define STOPPED (-1)
 
@@ -808,6 +820,8 @@ native_count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_NoMemory();
         goto done;
     }
+    for (Py_ssize_t row = 0; row < rows.rows; row++)
+        PREFETCH(&terms->slots[rows.hashes[row] & terms->mask]);
     for (Py_ssize_t row = 0; row < rows.rows; row++) {  /* first-seen order */
         PyObject *text = rows.texts[row];
         if (all_space(text))

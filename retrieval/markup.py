@@ -7,6 +7,7 @@ post's *code*, searchable but never shown in a summary; one-line tags such as ``
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from functools import reduce
@@ -121,17 +122,32 @@ _PASSES: tuple[tuple[re.Pattern, str, tuple[tuple[str, int], ...]], ...] = (
 )
 
 
+#: Every character of the passes' needles, as an :func:`ascii_mask`: all that the choice of
+#: passes depends on.
+_NEEDLE_CHARS = reduce(or_, (chars for _, _, needs in _PASSES for _, chars in needs))
+Pass = tuple[re.Pattern, str, tuple[str, ...]]
+
+
+@functools.lru_cache(maxsize=256)
+def _passes_for(present: int) -> tuple[Pass, ...]:
+    """The passes, with the needles of each, whose needles' characters are all in ``present``
+    (an :func:`ascii_mask` of :data:`_NEEDLE_CHARS`; news posts have a handful of these)."""
+    return tuple((pattern, replacement, needles) for pattern, replacement, needs in _PASSES
+                 if (needles := tuple(needle for needle, chars in needs if present & chars == chars)))
+
+
 def plain_text(markdown: str) -> str:
     """Markdown body to plain text: images, URLs, tags, tag plugins and emphasis marks removed,
     link text kept (code blocks are expected to be taken out first: :func:`split_code`)."""
     text = markdown
     # A pass only takes text out (or keeps a part of it): a needle whose characters the
     # Markdown lacks is in no text made of it. Looking for each needle in a news post took 10
-    # µs; most need not be looked for.
-    present = ascii_mask(markdown)
-    for pattern, replacement, needs in _PASSES:
-        for needle, chars in needs:  # (a loop, not any() over a generator: 18 generators cost 10 µs a post)
-            if present & chars == chars and needle in text:
+    # µs; most need not be looked for, and the passes that might apply are chosen once per
+    # set of characters (going through all 18 for each post took 11.4 µs a news post, this
+    # 9.7, the same passes applied).
+    for pattern, replacement, needles in _passes_for(ascii_mask(markdown) & _NEEDLE_CHARS):
+        for needle in needles:
+            if needle in text:
                 text = pattern.sub(replacement, text)
                 break
     return tidy_lines(html.unescape(text))

@@ -8,7 +8,7 @@ from unittest.mock import patch
 import pytest
 import yaml
 from yaml.reader import Reader
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from retrieval import Archive
@@ -240,6 +240,9 @@ MARKDOWN = "新闻abc 12.-*+_#>`~![]():/<!-->{%}&amp;\n\t\u3000\xa0\r\u2028x"
 
 
 @given(st.text(MARKDOWN, max_size=60) | st.text(max_size=40))
+@example("_a ~~b~~")  # (a pass's second needle: its first one's characters are there, not it)
+@example("***粗** 体*")  # (the second emphasis pass: nested marks)
+@example("见 http://a-b.cn\n1. 第一")  # (the only "-" goes with the link: a list mark after it)
 @settings(max_examples=800, deadline=None)
 def test_plain_text_guards_change_nothing(markdown: str):
     assert markup.plain_text(markdown) == every_pass(markdown)

@@ -170,7 +170,9 @@ def test_a_worker_numbers_many_terms_with_their_texts_apart():
 
 
 #: Every line break str.splitlines() knows, the spaces runs are made of, other white space.
-LINES = "ab新 \t\u3000\xa0\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029\u2003"
+#: (Texts of each width: only "ab" and the C0 and Latin-1 ones make one of one byte a character,
+#: 新 of two, 😀 of four.)
+LINES = "ab新😀 \t\u3000\xa0\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029\u2003"
 
 
 @needs_native

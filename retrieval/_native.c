@@ -192,9 +192,9 @@ is_linebreak(Py_UCS4 ch)
             while (stop < n && !is_linebreak(in[stop]))                                       \
                 stop++;                                                                       \
             Py_ssize_t lo = start, hi = stop;                                                 \
-            while (lo < hi && Py_UNICODE_ISSPACE(in[lo]))                                               \
+            while (lo < hi && Py_UNICODE_ISSPACE(in[lo]))                                     \
                 lo++;                                                                         \
-            while (hi > lo && Py_UNICODE_ISSPACE(in[hi - 1]))                                           \
+            while (hi > lo && Py_UNICODE_ISSPACE(in[hi - 1]))                                 \
                 hi--;                                                                         \
             if (lo < hi) {                                                                    \
                 if (w > 0)                                                                    \
@@ -595,9 +595,10 @@ inline_key(PyObject *text)
 
 /* Terms(stopwords): a worker's term numbers, the twin of the dict that the Python count_terms()
  * keeps (terms numbered 0, 1, ... as they are first met), with the stop words in it too. An
- * open-addressing table (linear probing, at most half full) of (hash, number, text): looking a
- * term up touches its slot and its text, where a dict touched its index, its entry, its key
- * and its value's int object, each a cache miss in a table of a few hundred thousand terms. */
+ * open-addressing table (linear probing, at most half full) of (hash, number, key: the text
+ * itself when short, else a reference to it): looking a term up touches its slot (and a long
+ * term's text), where a dict touched its index, its entry, its key and its value's int object,
+ * each a cache miss in a table of a few hundred thousand terms. */
 typedef struct {
     PyObject_HEAD
     Slot *slots;
